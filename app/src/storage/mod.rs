@@ -1,0 +1,192 @@
+//! Storage: one code path for SQLite and PostgreSQL, chosen at run time.
+//!
+//! Queries are written once in the SQL both engines accept (`$1` placeholders, `RETURNING`) and run
+//! through [`on_db!`], which expands the body once per pool type. Money is stored as BIGINT minor
+//! units beside an ISO 4217 code; timestamps as UTC (`TIMESTAMPTZ` on PostgreSQL, RFC 3339 text
+//! on SQLite).
+
+mod url;
+pub mod users;
+pub mod vendors;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Connection;
+
+pub use url::{redact, Backend, DatabaseUrl, DatabaseUrlError, DEFAULT_SQLITE_FILE};
+
+/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend `$db` holds.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::storage::Db::Sqlite($pool) => $body,
+            $crate::storage::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// A connection pool to the configured database.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// How long to wait for a database before saying it cannot be reached.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot open {url}: {reason}")]
+    Open { url: String, reason: String },
+    #[error("cannot connect to {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("cannot apply database migrations to {url}: {reason}")]
+    Migrate { url: String, reason: String },
+}
+
+impl Db {
+    /// Connects (creating a SQLite file if missing) without touching the schema.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Db, ConnectError> {
+        match url {
+            DatabaseUrl::Sqlite { path, .. } => {
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(CONNECT_TIMEOUT)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| ConnectError::Open {
+                        url: url.to_string(),
+                        reason: describe(&e),
+                    })?;
+                Ok(Db::Sqlite(pool))
+            }
+            DatabaseUrl::Postgres { raw } => {
+                let options = PgConnectOptions::from_str(raw).map_err(|e| ConnectError::Open {
+                    url: url.to_string(),
+                    reason: describe(&e),
+                })?;
+                // One direct connection first: a pool would only report "timed out", while the
+                // driver says what is wrong (refused, unknown database, authentication).
+                let probe = tokio::time::timeout(
+                    CONNECT_TIMEOUT,
+                    sqlx::PgConnection::connect_with(&options),
+                )
+                .await
+                .map_err(|_| ConnectError::Unreachable {
+                    url: url.to_string(),
+                    reason: format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                })?
+                .map_err(|e| ConnectError::Unreachable {
+                    url: url.to_string(),
+                    reason: describe(&e),
+                })?;
+                let _ = probe.close().await;
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(CONNECT_TIMEOUT)
+                    .connect_lazy_with(options);
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    /// Connects and applies every pending migration for the backend.
+    pub async fn connect_and_migrate(url: &DatabaseUrl) -> Result<Db, ConnectError> {
+        let db = Db::connect(url).await?;
+        db.migrate().await.map_err(|e| ConnectError::Migrate {
+            url: url.to_string(),
+            reason: describe_migrate(&e),
+        })?;
+        Ok(db)
+    }
+
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        match self {
+            Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await,
+            Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
+        }
+    }
+
+    /// Whether the database answers a trivial query (for readiness checks).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await)
+    }
+}
+
+/// A one-line description of a driver error, without the URL (which may carry a password).
+pub fn describe(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Database(db) => db.message().to_string(),
+        sqlx::Error::Configuration(c) => c.to_string(),
+        sqlx::Error::Tls(t) => format!("TLS: {t}"),
+        sqlx::Error::PoolTimedOut => "timed out waiting for a connection".into(),
+        other => other.to_string(),
+    }
+    .replace('\n', " ")
+}
+
+fn describe_migrate(err: &sqlx::migrate::MigrateError) -> String {
+    match err {
+        sqlx::migrate::MigrateError::Execute(e) => describe(e),
+        sqlx::migrate::MigrateError::VersionMissing(v) => format!(
+            "the database has migration {v}, which this giftrecon does not know: is it older than the database?"
+        ),
+        other => other.to_string().replace('\n', " "),
+    }
+}
+
+/// A failure of a storage operation that callers may want to tell apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A uniqueness rule was violated; `what` names it for the user.
+    #[error("{what} already exists")]
+    AlreadyExists { what: String },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl StorageError {
+    /// Maps a unique-constraint violation to `AlreadyExists { what }`, anything else through.
+    pub fn unique_or(err: sqlx::Error, what: impl FnOnce() -> String) -> StorageError {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StorageError::AlreadyExists { what: what() }
+            }
+            _ => StorageError::Database(err),
+        }
+    }
+}
+
+/// The current time, truncated to microseconds so it survives both backends unchanged.
+pub fn now_utc() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(6)
+}

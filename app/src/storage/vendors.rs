@@ -1,0 +1,173 @@
+//! Vendors and their webhook secrets.
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{now_utc, Db, StorageError};
+use crate::domain::{StatusMapping, VendorId, VendorKind};
+use crate::on_db;
+
+/// A vendor to create. Secrets are write-only: nothing reads them back out but the verifier.
+pub struct NewVendor {
+    pub id: VendorId,
+    pub kind: VendorKind,
+    pub base_url: Option<BaseUrl>,
+    pub webhook_secrets: Vec<SecretString>,
+}
+
+/// A vendor as stored, without its secrets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vendor {
+    pub id: VendorId,
+    pub kind: VendorKind,
+    pub base_url: Option<String>,
+    pub status_mapping: StatusMapping,
+    pub active_secrets: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct VendorRow {
+    id: String,
+    kind: String,
+    base_url: Option<String>,
+    status_mapping: String,
+    active_secrets: i64,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<VendorRow> for Vendor {
+    type Error = StorageError;
+    fn try_from(row: VendorRow) -> Result<Self, StorageError> {
+        let corrupt = |what: &str, reason: String| {
+            StorageError::Database(sqlx::Error::Decode(
+                format!("vendor {:?}: stored {what} is invalid: {reason}", row.id).into(),
+            ))
+        };
+        Ok(Vendor {
+            id: VendorId::parse(&row.id).map_err(|e| corrupt("id", e.to_string()))?,
+            kind: VendorKind::parse(&row.kind).map_err(|e| corrupt("kind", e.to_string()))?,
+            status_mapping: serde_json::from_str(&row.status_mapping)
+                .map_err(|e| corrupt("status mapping", e.to_string()))?,
+            base_url: row.base_url.clone(),
+            active_secrets: row.active_secrets,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// An http(s) URL with a host, the only kind of address a vendor adapter will call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseUrl(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("base URL {0:?} must be an http:// or https:// address with a host, such as https://api.vendor.example")]
+pub struct BaseUrlError(String);
+
+impl BaseUrl {
+    pub fn parse(input: &str) -> Result<BaseUrl, BaseUrlError> {
+        let rest = input
+            .strip_prefix("https://")
+            .or_else(|| input.strip_prefix("http://"));
+        let host = rest
+            .and_then(|r| r.split(['/', '?', '#']).next())
+            .unwrap_or_default();
+        let valid_host = !host.is_empty()
+            && !host.starts_with(':')
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c));
+        if !valid_host || input.chars().any(char::is_whitespace) {
+            return Err(BaseUrlError(input.to_string()));
+        }
+        Ok(BaseUrl(input.trim_end_matches('/').to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+const SELECT_VENDORS: &str = "SELECT v.id, v.kind, v.base_url, v.status_mapping, v.created_at,
+        (SELECT COUNT(*) FROM vendor_webhook_secrets s
+          WHERE s.vendor_id = v.id AND s.retired_at IS NULL) AS active_secrets
+     FROM vendors v";
+
+/// Creates a vendor with its kind's default status mapping and any webhook secrets, atomically.
+pub async fn insert_vendor(db: &Db, vendor: &NewVendor) -> Result<(), StorageError> {
+    let now = now_utc();
+    let mapping = serde_json::to_string(&vendor.kind.default_status_mapping())
+        .expect("a status mapping always serializes");
+    let already = || format!("vendor {:?}", vendor.id.as_str());
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO vendors (id, kind, base_url, status_mapping, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(vendor.id.as_str())
+        .bind(vendor.kind.as_str())
+        .bind(vendor.base_url.as_ref().map(BaseUrl::as_str))
+        .bind(&mapping)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StorageError::unique_or(e, already))?;
+        for secret in &vendor.webhook_secrets {
+            sqlx::query(
+                "INSERT INTO vendor_webhook_secrets (vendor_id, secret, created_at) VALUES ($1, $2, $3)",
+            )
+            .bind(vendor.id.as_str())
+            .bind(secret.expose_secret())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+pub async fn list_vendors(db: &Db) -> Result<Vec<Vendor>, StorageError> {
+    let sql = format!("{SELECT_VENDORS} ORDER BY v.id");
+    let rows: Vec<VendorRow> = on_db!(db, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
+    rows.into_iter().map(Vendor::try_from).collect()
+}
+
+pub async fn get_vendor(db: &Db, id: &VendorId) -> Result<Vendor, StorageError> {
+    let sql = format!("{SELECT_VENDORS} WHERE v.id = $1");
+    let row: Option<VendorRow> = on_db!(db, pool => {
+        sqlx::query_as(&sql).bind(id.as_str()).fetch_optional(pool).await
+    })?;
+    row.ok_or_else(|| StorageError::NotFound {
+        what: format!("vendor {:?}", id.as_str()),
+    })?
+    .try_into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            BaseUrl::parse("https://api.vendor.example/")
+                .unwrap()
+                .as_str(),
+            "https://api.vendor.example"
+        );
+        assert!(BaseUrl::parse("http://127.0.0.1:4000").is_ok());
+        assert!(BaseUrl::parse("http://[::1]:4000/v1").is_ok());
+        for bad in [
+            "",
+            "ftp://x",
+            "https://",
+            "https://:80",
+            "vendor.example",
+            "https://a b",
+        ] {
+            assert!(BaseUrl::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

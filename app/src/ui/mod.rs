@@ -1,0 +1,95 @@
+//! The dashboard: a server-rendered, hydrated shell with one page per finance task.
+
+mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::path;
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The pages finance, support and admins work in, in the order of a working day.
+const NAVIGATION: [(&str, &str); 7] = [
+    ("/", "Overview"),
+    ("/discrepancies", "Discrepancies"),
+    ("/close", "Daily close"),
+    ("/orders", "Orders"),
+    ("/imports", "Imports"),
+    ("/vendors", "Vendors"),
+    ("/audit", "Audit log"),
+];
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    // Effects run only in the browser, so this flips once the WebAssembly has taken over: tests
+    // (and people) can tell a live page from server-rendered markup.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let nav_open = RwSignal::new(true);
+
+    view! {
+        <Stylesheet id="giftrecon" href="/pkg/giftrecon.css"/>
+        <Title formatter=|page: String| format!("{page} · giftrecon")/>
+        <Router>
+            <div
+                class="layout"
+                class:nav-collapsed=move || !nav_open.get()
+                data-hydrated=move || if hydrated.get() { "true" } else { "false" }
+            >
+                <header class="topbar">
+                    <button
+                        type="button"
+                        class="nav-toggle"
+                        aria-controls="primary-nav"
+                        aria-expanded=move || nav_open.get().to_string()
+                        aria-label=move || {
+                            if nav_open.get() { "Hide navigation" } else { "Show navigation" }
+                        }
+                        on:click=move |_| nav_open.update(|open| *open = !*open)
+                    >
+                        <span aria-hidden="true">"☰"</span>
+                    </button>
+                    <a href="/" class="brand">"giftrecon"</a>
+                </header>
+                <nav id="primary-nav" class="sidebar" aria-label="Primary">
+                    <ul>
+                        {NAVIGATION
+                            .into_iter()
+                            .map(|(href, label)| view! { <li><A href=href exact=true>{label}</A></li> })
+                            .collect_view()}
+                    </ul>
+                </nav>
+                <main class="content">
+                    <Routes fallback=|| view! { <pages::NotFound/> }>
+                        <Route path=path!("") view=pages::Overview/>
+                        <Route path=path!("discrepancies") view=pages::Discrepancies/>
+                        <Route path=path!("close") view=pages::DailyClose/>
+                        <Route path=path!("orders") view=pages::Orders/>
+                        <Route path=path!("imports") view=pages::Imports/>
+                        <Route path=path!("vendors") view=pages::Vendors/>
+                        <Route path=path!("audit") view=pages::AuditLog/>
+                    </Routes>
+                </main>
+            </div>
+        </Router>
+    }
+}

@@ -1,0 +1,50 @@
+import { defineConfig } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+// The server under test: the binary cargo-leptos built, with its site beside it in target/site.
+const binary = process.env.GIFTRECON_BIN ?? path.resolve(__dirname, '../target/debug/giftrecon');
+const port = Number(process.env.GIFTRECON_E2E_PORT ?? 3107);
+// A fresh data folder per run, as an operator would start giftrecon in their own folder.
+const dataDir = process.env.GIFTRECON_E2E_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'giftrecon-e2e-'));
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  forbidOnly: !!process.env.CI,
+  reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
+  outputDir: 'test-results',
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    screenshot: 'on',
+    trace: 'retain-on-failure',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    },
+  },
+  webServer: {
+    command: `"${binary}" serve --addr 127.0.0.1:${port}`,
+    cwd: dataDir,
+    env: { DATABASE_URL: '', GIFTRECON_CONFIG: '', RUST_LOG: 'warn' },
+    url: `http://127.0.0.1:${port}/readyz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'ignore',
+    stderr: 'pipe',
+  },
+});

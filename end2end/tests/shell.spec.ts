@@ -1,0 +1,44 @@
+import { expect, test, type Page } from '@playwright/test';
+
+const NAVIGATION = ['Overview', 'Discrepancies', 'Daily close', 'Orders', 'Imports', 'Vendors', 'Audit log'];
+
+/** Clicks do nothing until the WebAssembly has hydrated the page: wait for the app's marker. */
+async function openHydrated(page: Page, path: string) {
+  await page.goto(path);
+  await expect(page.locator('[data-hydrated="true"]')).toBeAttached();
+}
+
+test('the shell is server-rendered with every page in the navigation', async ({ page }) => {
+  await openHydrated(page, '/');
+  await expect(page).toHaveTitle('Overview · giftrecon');
+  const nav = page.getByRole('navigation', { name: 'Primary' });
+  for (const label of NAVIGATION) {
+    await expect(nav.getByRole('link', { name: label, exact: true })).toBeVisible();
+  }
+  await expect(nav.getByRole('link', { name: 'Overview' })).toHaveAttribute('aria-current', 'page');
+  await expect(page.getByTestId('database')).toHaveText('SQLite');
+});
+
+test('a click is handled by the WebAssembly: the navigation toggles', async ({ page }) => {
+  await openHydrated(page, '/');
+  const nav = page.getByRole('navigation', { name: 'Primary' });
+  const hide = page.getByRole('button', { name: 'Hide navigation' });
+  await expect(hide).toHaveAttribute('aria-expanded', 'true');
+  await hide.click();
+  const show = page.getByRole('button', { name: 'Show navigation' });
+  await expect(show).toHaveAttribute('aria-expanded', 'false');
+  await expect(nav).toBeHidden();
+  await show.click();
+  await expect(nav).toBeVisible();
+});
+
+test('navigating between pages happens in the browser without a reload', async ({ page }) => {
+  await openHydrated(page, '/');
+  await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'still here'));
+  await page.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'Vendors' }).click();
+  await expect(page).toHaveURL(/\/vendors$/);
+  await expect(page.getByRole('heading', { level: 1, name: 'Vendors' })).toBeVisible();
+  await expect(page.getByText('No vendors yet.')).toBeVisible();
+  const marker = await page.evaluate(() => (window as unknown as { marker?: string }).marker);
+  expect(marker).toBe('still here');
+});

@@ -1,0 +1,99 @@
+//! Command-line interface. Every command works against `DATABASE_URL` or the default SQLite file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "giftrecon",
+    version,
+    about = "Gift card orders that are never placed twice, webhooks you can trust, and reconciliation finance can sign off",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file (see README: Configuration).
+    #[arg(long, global = true, env = "GIFTRECON_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database: postgres://HOST/DB or sqlite://FILE [default: sqlite://giftrecon.db].
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "GIFTRECON_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server: dashboard, JSON API, webhooks, health and metrics.
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage vendors.
+    #[command(subcommand)]
+    Vendor(VendorCommand),
+    /// Manage dashboard users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:3000].
+    #[arg(long, env = "GIFTRECON_ADDR", value_name = "HOST:PORT")]
+    pub addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VendorCommand {
+    /// Add a vendor.
+    Add {
+        /// Short identifier used in URLs and files, e.g. `acme` (lowercase letters, digits, - and _).
+        id: String,
+        /// API and webhook format: generic, tremendous or runa.
+        #[arg(long, default_value = "generic")]
+        kind: String,
+        /// The vendor API's base address, e.g. https://api.vendor.example.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// A webhook signing secret; repeat for several active secrets.
+        #[arg(long = "webhook-secret", value_name = "SECRET")]
+        webhook_secrets: Vec<String>,
+    },
+    /// List vendors (secrets are never shown).
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is prompted for, or read from standard input.
+    Add {
+        /// Login name.
+        name: String,
+        /// admin, finance_preparer, finance_approver or support.
+        #[arg(long)]
+        role: String,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+}

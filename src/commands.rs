@@ -1,0 +1,212 @@
+//! What each CLI command does.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{bail, Context};
+use app::domain::{Role, Username, VendorId, VendorKind};
+use app::server::{password, AppState};
+use app::storage::vendors::{BaseUrl, NewVendor};
+use app::storage::{users, vendors, Db};
+use secrecy::SecretString;
+
+use crate::cli::{Cli, Command, UserCommand, VendorCommand};
+use crate::config::Config;
+use crate::{http, site, telemetry};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(&cli.global)?;
+    let quiet = !matches!(cli.command, Command::Serve(_));
+    // One-shot commands keep stderr for warnings and errors; the server logs at info.
+    let level = if quiet && std::env::var_os("RUST_LOG").is_none() {
+        "warn".to_string()
+    } else {
+        config.log_level.clone()
+    };
+    telemetry::init_logging(config.log_format, &level);
+
+    match cli.command {
+        Command::Serve(args) => {
+            if let Some(addr) = args.addr {
+                config.addr = addr;
+            }
+            serve(config).await
+        }
+        Command::Migrate => {
+            let db = open(&config).await?;
+            println!("{} is up to date", config.database);
+            db.close().await;
+            Ok(())
+        }
+        Command::Vendor(command) => {
+            let db = open(&config).await?;
+            let result = vendor(&db, command).await;
+            db.close().await;
+            result
+        }
+        Command::User(command) => {
+            let db = open(&config).await?;
+            let result = user(&db, command).await;
+            db.close().await;
+            result
+        }
+    }
+}
+
+/// Connects to the configured database and brings its schema up to date.
+pub async fn open(config: &Config) -> anyhow::Result<Db> {
+    Ok(Db::connect_and_migrate(&config.database).await?)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let db = open(&config).await?;
+    let site_root = site::locate(config.site_root.as_deref());
+    if site_root.is_none() {
+        tracing::warn!(
+            "browser assets not found (looked beside the executable and in target/site): pages \
+             render but are not interactive. Build them with `cargo leptos build --release` or set \
+             LEPTOS_SITE_ROOT"
+        );
+    }
+    let listener = http::bind(config.addr).await?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let state = AppState {
+        db: db.clone(),
+        leptos_options: http::leptos_options(site_root.as_deref(), addr),
+    };
+    telemetry::prometheus();
+    tracing::info!(%addr, database = %config.database, "giftrecon is serving");
+    println!(
+        "giftrecon is running at http://{addr} ({})",
+        config.database
+    );
+    http::serve(listener, state, shutdown_signal()).await?;
+    db.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
+    match command {
+        VendorCommand::Add {
+            id,
+            kind,
+            base_url,
+            webhook_secrets,
+        } => {
+            let id = VendorId::parse(&id).context("vendor id")?;
+            let kind = VendorKind::parse(&kind).context("--kind")?;
+            let base_url = base_url
+                .as_deref()
+                .map(BaseUrl::parse)
+                .transpose()
+                .context("--base-url")?;
+            if webhook_secrets.iter().any(|s| s.trim().is_empty()) {
+                bail!("--webhook-secret: a webhook secret cannot be empty");
+            }
+            let secrets = webhook_secrets.len();
+            vendors::insert_vendor(
+                db,
+                &NewVendor {
+                    id: id.clone(),
+                    kind,
+                    base_url,
+                    webhook_secrets: webhook_secrets
+                        .into_iter()
+                        .map(SecretString::from)
+                        .collect(),
+                },
+            )
+            .await?;
+            println!("added vendor {id} ({kind}, {secrets} webhook secret(s))");
+            Ok(())
+        }
+        VendorCommand::List => {
+            let list = vendors::list_vendors(db).await?;
+            if list.is_empty() {
+                println!("no vendors yet: add one with `giftrecon vendor add ID`");
+                return Ok(());
+            }
+            println!("{:<24} {:<12} {:<8} BASE URL", "ID", "KIND", "SECRETS");
+            for v in list {
+                println!(
+                    "{:<24} {:<12} {:<8} {}",
+                    v.id.as_str(),
+                    v.kind.as_str(),
+                    v.active_secrets,
+                    v.base_url.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn user(db: &Db, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let username = Username::parse(&name).context("user name")?;
+            let role = Role::parse(&role).context("--role")?;
+            let password = read_password(password_stdin)?;
+            let hash = password::hash(&password).context("password")?;
+            users::insert_user(db, &username, role, &hash).await?;
+            println!("added user {username} ({role})");
+            Ok(())
+        }
+        UserCommand::List => {
+            println!("{:<32} {:<18} STATUS", "USER", "ROLE");
+            for u in users::list_users(db).await? {
+                let status = if u.disabled { "disabled" } else { "active" };
+                println!("{:<32} {:<18} {status}", u.username, u.role.as_str());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no terminal to ask for a password: pass --password-stdin and pipe it in");
+    }
+    let first = rpassword::prompt_password("Password: ").context("cannot read the password")?;
+    let second =
+        rpassword::prompt_password("Repeat password: ").context("cannot read the password")?;
+    if first != second {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
+}

@@ -1,0 +1,185 @@
+//! Configuration: one typed struct from a TOML file, overridden by environment variables and flags.
+//!
+//! Precedence, highest first: command-line flag, environment variable, configuration file,
+//! built-in default. Secrets (a password inside `database_url`) are redacted wherever the
+//! configuration is shown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use app::storage::DatabaseUrl;
+use serde::Deserialize;
+
+use crate::cli::GlobalArgs;
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The configuration file as written by an operator. Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address `serve` listens on.
+    pub addr: Option<SocketAddr>,
+    /// `postgres://…` or `sqlite://FILE`.
+    pub database_url: Option<String>,
+    pub log_format: Option<LogFormat>,
+    /// A tracing filter such as `info` or `info,giftrecon=debug` (`RUST_LOG` overrides it).
+    pub log_level: Option<String>,
+    /// Where the built browser assets are (`LEPTOS_SITE_ROOT` overrides it).
+    pub site_root: Option<PathBuf>,
+}
+
+/// The effective configuration of this process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub database: DatabaseUrl,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub site_root: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: DEFAULT_ADDR.parse().expect("valid default address"),
+            database: DatabaseUrl::default_sqlite(),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            site_root: None,
+        }
+    }
+}
+
+impl Config {
+    /// Resolves the configuration from the global flags (which clap already merged with their
+    /// environment variables), the configuration file they name, and the defaults.
+    pub fn load(global: &GlobalArgs) -> anyhow::Result<Config> {
+        let file = match &global.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Config::resolve(global, file, |name| std::env::var(name).ok())
+    }
+
+    fn resolve(
+        global: &GlobalArgs,
+        file: FileConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Config> {
+        let defaults = Config::default();
+        // An empty DATABASE_URL means unset, as in `DATABASE_URL= giftrecon serve`.
+        let from_env = global
+            .database_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty());
+        let database = match from_env.or(file.database_url.as_deref()) {
+            Some(url) => DatabaseUrl::parse(url)?,
+            None => defaults.database,
+        };
+        Ok(Config {
+            addr: file.addr.unwrap_or(defaults.addr),
+            database,
+            log_format: global
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(defaults.log_format),
+            log_level: env("RUST_LOG")
+                .or(file.log_level)
+                .unwrap_or(defaults.log_level),
+            site_root: env("LEPTOS_SITE_ROOT")
+                .map(PathBuf::from)
+                .or(file.site_root),
+        })
+    }
+}
+
+/// Reads and parses the file; any problem is one line naming the file, line and field.
+pub fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+    parse_file(&text).map_err(|reason| {
+        anyhow::anyhow!("configuration file {} is invalid: {reason}", path.display())
+    })
+}
+
+fn parse_file(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|err| {
+        let message = err.message().trim().replace('\n', " ");
+        match err.span() {
+            Some(span) => {
+                let line = text[..span.start].matches('\n').count() + 1;
+                format!("line {line}: {message}")
+            }
+            None => message,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global(database_url: Option<&str>) -> GlobalArgs {
+        GlobalArgs {
+            config: None,
+            database_url: database_url.map(str::to_string),
+            log_format: None,
+        }
+    }
+
+    #[test]
+    fn defaults_are_sqlite_on_localhost() {
+        let config = Config::resolve(&global(None), FileConfig::default(), |_| None).unwrap();
+        assert_eq!(config.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.database, DatabaseUrl::default_sqlite());
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flags_and_environment_override_the_file() {
+        let file = parse_file(
+            "addr = \"0.0.0.0:8080\"\ndatabase_url = \"sqlite://from-file.db\"\nlog_format = \"json\"\nlog_level = \"debug\"\n",
+        )
+        .unwrap();
+        let config = Config::resolve(&global(Some("postgres://db/x")), file, |name| {
+            (name == "RUST_LOG").then(|| "warn".to_string())
+        })
+        .unwrap();
+        assert_eq!(config.addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(config.database.backend(), app::storage::Backend::Postgres);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.log_level, "warn");
+    }
+
+    #[test]
+    fn file_errors_name_the_line_and_field() {
+        let err = parse_file("log_format = \"json\"\nadr = \"x\"\n").unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+        assert!(err.contains("adr"), "{err}");
+        let err = parse_file("addr = \"not an address\"\n").unwrap_err();
+        assert!(err.starts_with("line 1:"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_database_password() {
+        let config = Config::resolve(
+            &global(Some("postgres://app:hunter2@db/giftrecon")),
+            FileConfig::default(),
+            |_| None,
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

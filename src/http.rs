@@ -1,0 +1,122 @@
+//! The HTTP server: Leptos pages and server functions, health, readiness and metrics.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use app::server::AppState;
+use app::{shell, App};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::telemetry;
+
+/// How long readiness waits for the database before answering 503.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Leptos options for a site root (the output name must match cargo-leptos' `name`).
+pub fn leptos_options(site_root: Option<&std::path::Path>, addr: SocketAddr) -> LeptosOptions {
+    let root = site_root
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "target/site".into());
+    LeptosOptions::builder()
+        .output_name("giftrecon")
+        .site_root(root)
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build()
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .leptos_routes(&state, routes, {
+            let options = state.leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(track_metrics))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Binds the address, with an error that says which address could not be used.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// Serves until `shutdown` resolves, finishing requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server stopped")
+}
+
+/// The process is up (it answers); says nothing about the database.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// The database answers: load balancers send traffic only to ready replicas.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match tokio::time::timeout(READINESS_TIMEOUT, state.db.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %app::storage::describe(&err), "readiness: database unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+        Err(_) => {
+            tracing::warn!("readiness: database did not answer in time");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+async fn metrics_text() -> Response {
+    let handle = telemetry::prometheus();
+    handle.run_upkeep();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// Counts requests and their latency by route template (never the raw path: bounded labels).
+async fn track_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("giftrecon_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("giftrecon_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

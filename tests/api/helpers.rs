@@ -1,0 +1,242 @@
+//! Test harness: a fresh database per test (a temporary SQLite file, or a new PostgreSQL
+//! database), the app served in-process on an ephemeral port, and the CLI binary.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use app::server::AppState;
+use app::storage::{DatabaseUrl, Db};
+use tokio::sync::oneshot;
+
+/// Generates `<name>::sqlite` and `<name>::postgres` tests from `async fn name(db: TestDb)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::helpers::TestDb::sqlite().await).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name($crate::helpers::TestDb::postgres().await).await
+            }
+        }
+    )+};
+}
+
+/// The PostgreSQL server tests create their databases on (`GIFTRECON_TEST_PG` overrides).
+pub fn postgres_server() -> String {
+    std::env::var("GIFTRECON_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+/// A database that exists for one test and is dropped after it.
+pub struct TestDb {
+    pub url: String,
+    /// Working directory for the test (the SQLite file lives here).
+    pub dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        TestDb {
+            url,
+            dir,
+            pg_name: None,
+        }
+    }
+
+    /// A new, empty PostgreSQL database. Fails the test if the server is unreachable: the test
+    /// script decides up front whether PostgreSQL tests run at all.
+    pub async fn postgres() -> TestDb {
+        use sqlx::Connection;
+        let name = format!("giftrecon_test_{}", uuid::Uuid::new_v4().simple());
+        let admin_url = format!("{}/postgres", postgres_server());
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {} is unreachable: {e}", postgres_server()));
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let _ = conn.close().await;
+        TestDb {
+            url: format!("{}/{name}", postgres_server()),
+            dir: tempfile::tempdir().expect("temporary directory"),
+            pg_name: Some(name),
+        }
+    }
+
+    pub fn database_url(&self) -> DatabaseUrl {
+        DatabaseUrl::parse(&self.url).expect("test URL parses")
+    }
+
+    pub async fn connect(&self) -> Db {
+        Db::connect_and_migrate(&self.database_url())
+            .await
+            .expect("connect and migrate")
+    }
+
+    /// Runs the `giftrecon` binary against this database, in the test's directory.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_stdin(args, None)
+    }
+
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        run_cli(self.dir.path(), Some(&self.url), args, stdin)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Drop runs outside any async context we can rely on: use a thread with its own runtime.
+        let admin_url = format!("{}/postgres", postgres_server());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await;
+                    let _ = conn.close().await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// Runs the binary with a clean environment for the variables giftrecon reads.
+pub fn run_cli(
+    dir: &Path,
+    database_url: Option<&str>,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
+    use std::io::Write;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_giftrecon"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("GIFTRECON_CONFIG")
+        .env_remove("GIFTRECON_ADDR")
+        .env_remove("GIFTRECON_LOG_FORMAT")
+        .env_remove("RUST_LOG")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(url) = database_url {
+        command.env("DATABASE_URL", url);
+    }
+    let mut child = command.spawn().expect("spawn giftrecon");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("wait for giftrecon")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts a command failed with exactly one `error:` line and no panic or backtrace.
+pub fn assert_one_line_error(output: &Output) -> String {
+    let err = stderr(output);
+    assert!(
+        !output.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    lines[0].to_string()
+}
+
+/// The app served in-process on an ephemeral port.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: Db,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    pub test_db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(test_db: TestDb) -> TestApp {
+        let db = test_db.connect().await;
+        let listener = giftrecon::http::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let state = AppState {
+            db: db.clone(),
+            leptos_options: giftrecon::http::leptos_options(None, addr),
+        };
+        giftrecon::telemetry::prometheus();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(giftrecon::http::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            addr,
+            db,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            shutdown: Some(tx),
+            test_db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

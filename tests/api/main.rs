@@ -1,0 +1,7 @@
+//! Integration tests: every test runs once on SQLite and once on PostgreSQL.
+
+mod cli;
+mod helpers;
+mod http;
+mod schema;
+mod storage;

@@ -1,0 +1,99 @@
+use app::domain::{Role, Username, VendorId, VendorKind};
+use app::storage::vendors::{self, BaseUrl, NewVendor};
+use app::storage::{users, StorageError};
+use secrecy::SecretString;
+
+use crate::helpers::TestDb;
+use crate::on_both_backends;
+
+on_both_backends!(
+    vendors_round_trip_with_default_mapping,
+    duplicate_vendor_is_refused_and_nothing_half_written,
+    usernames_are_unique_whatever_the_case,
+    migrations_are_idempotent,
+);
+
+fn vendor(id: &str, secrets: &[&str]) -> NewVendor {
+    NewVendor {
+        id: VendorId::parse(id).unwrap(),
+        kind: VendorKind::Generic,
+        base_url: Some(BaseUrl::parse("https://api.vendor.example/").unwrap()),
+        webhook_secrets: secrets.iter().map(|s| SecretString::from(*s)).collect(),
+    }
+}
+
+async fn vendors_round_trip_with_default_mapping(db: TestDb) {
+    let db = db.connect().await;
+    vendors::insert_vendor(&db, &vendor("acme", &["s1", "s2"]))
+        .await
+        .unwrap();
+    let stored = vendors::get_vendor(&db, &VendorId::parse("acme").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stored.kind, VendorKind::Generic);
+    assert_eq!(
+        stored.base_url.as_deref(),
+        Some("https://api.vendor.example")
+    );
+    assert_eq!(stored.active_secrets, 2);
+    assert_eq!(
+        stored.status_mapping,
+        VendorKind::Generic.default_status_mapping()
+    );
+    assert_eq!(
+        stored.status_mapping.gl_state_for("Delivered"),
+        Some(app::domain::GlState::Fulfilled)
+    );
+    let missing = vendors::get_vendor(&db, &VendorId::parse("nope").unwrap()).await;
+    assert!(matches!(missing, Err(StorageError::NotFound { .. })));
+}
+
+async fn duplicate_vendor_is_refused_and_nothing_half_written(db: TestDb) {
+    let db = db.connect().await;
+    vendors::insert_vendor(&db, &vendor("acme", &["s1"]))
+        .await
+        .unwrap();
+    let err = vendors::insert_vendor(&db, &vendor("acme", &["s2", "s3"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "vendor \"acme\" already exists");
+    let stored = vendors::list_vendors(&db).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].active_secrets, 1,
+        "secrets of the refused vendor were stored"
+    );
+}
+
+async fn usernames_are_unique_whatever_the_case(db: TestDb) {
+    let db = db.connect().await;
+    users::insert_user(
+        &db,
+        &Username::parse("Alice").unwrap(),
+        Role::Admin,
+        "$argon2id$x",
+    )
+    .await
+    .unwrap();
+    let err = users::insert_user(
+        &db,
+        &Username::parse("alice").unwrap(),
+        Role::Support,
+        "$argon2id$y",
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StorageError::AlreadyExists { .. }), "{err}");
+    let all = users::list_users(&db).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].username, "Alice");
+    assert_eq!(all[0].role, Role::Admin);
+}
+
+async fn migrations_are_idempotent(db: TestDb) {
+    let first = db.connect().await;
+    first.migrate().await.unwrap();
+    first.close().await;
+    let second = db.connect().await;
+    second.ping().await.unwrap();
+}
