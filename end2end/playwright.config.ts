@@ -38,9 +38,10 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `"${binary}" serve --addr 127.0.0.1:${port}`,
+    // The default SQLite file in a fresh folder, whatever the caller's environment says.
+    command: `env -u DATABASE_URL -u GIFTRECON_CONFIG -u GIFTRECON_ADDR "${binary}" serve --addr 127.0.0.1:${port}`,
     cwd: dataDir,
-    env: { DATABASE_URL: '', GIFTRECON_CONFIG: '', RUST_LOG: 'warn' },
+    env: { RUST_LOG: 'warn' },
     url: `http://127.0.0.1:${port}/readyz`,
     reuseExistingServer: false,
     timeout: 60_000,

@@ -33,9 +33,15 @@ pub fn Overview() -> impl IntoView {
 
 fn system_card(status: InstallationSummary) -> impl IntoView {
     let next_step = if status.vendors == 0 {
-        "No vendors yet: add one with `giftrecon vendor add ID --base-url URL`."
+        view! {
+            "No vendors yet: add one with "
+            <code>"giftrecon vendor add ID --base-url URL"</code>
+            "."
+        }
+        .into_any()
     } else {
         "Match rates, open discrepancies and daily totals appear here once vendor data is reconciled."
+            .into_any()
     };
     view! {
         <section class="card" aria-labelledby="system-heading">
