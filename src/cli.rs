@@ -52,6 +52,8 @@ pub enum Command {
     /// Manage dashboard users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Run a simulator of the generic vendor API, with faults on request (for tests and demos).
+    VendorSim(crate::sim::SimArgs),
 }
 
 #[derive(Debug, Args)]

@@ -15,7 +15,7 @@ use crate::{http, site, telemetry};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(&cli.global)?;
-    let quiet = !matches!(cli.command, Command::Serve(_));
+    let quiet = !matches!(cli.command, Command::Serve(_) | Command::VendorSim(_));
     // One-shot commands keep stderr for warnings and errors; the server logs at info.
     let level = if quiet && std::env::var_os("RUST_LOG").is_none() {
         "warn".to_string()
@@ -43,6 +43,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             result
         }
+        Command::VendorSim(args) => crate::sim::run(args).await,
         Command::User(command) => {
             let db = open(&config).await?;
             let result = user(&db, command).await;

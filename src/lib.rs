@@ -5,5 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod http;
+pub mod sim;
 pub mod site;
 pub mod telemetry;
+pub mod vendors;

@@ -1,0 +1,1 @@
+//! Webhook signature schemes, verified over the exact raw body in constant time.
