@@ -52,6 +52,15 @@ pub enum Command {
     /// Manage dashboard users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage API tokens for services that call the JSON API.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage the brands each vendor sells.
+    #[command(subcommand)]
+    Brand(BrandCommand),
+    /// Import files.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Run a simulator of the generic vendor API, with faults on request (for tests and demos).
     VendorSim(crate::sim::SimArgs),
 }
@@ -78,6 +87,9 @@ pub enum VendorCommand {
         /// A webhook signing secret; repeat for several active secrets.
         #[arg(long = "webhook-secret", value_name = "SECRET")]
         webhook_secrets: Vec<String>,
+        /// The API key giftrecon presents to the vendor, if it needs one.
+        #[arg(long, value_name = "KEY")]
+        api_key: Option<String>,
     },
     /// List vendors (secrets are never shown).
     List,
@@ -98,4 +110,58 @@ pub enum UserCommand {
     },
     /// List users.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; prints the token alone on stdout (it is stored only as a hash).
+    Create {
+        /// Who uses it, e.g. `checkout-service`; idempotency keys are scoped to this name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (names and dates; tokens themselves cannot be shown).
+    List,
+    /// Revoke a token at once.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BrandCommand {
+    /// Allow orders for a brand of a vendor.
+    Add {
+        /// Vendor id.
+        vendor: String,
+        /// The brand id as the vendor knows it.
+        brand_id: String,
+        /// A readable name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List brands.
+    List {
+        /// Only this vendor's brands.
+        #[arg(long)]
+        vendor: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import orders from CSV (header: idempotency_key,customer_id,brand_id,amount,currency;
+    /// any order, extra columns ignored). Rows with status and created_at are recorded as
+    /// placed by another system; the others are placed with the vendor.
+    Orders {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// The vendor of every row.
+        #[arg(long)]
+        vendor: String,
+        /// Idempotency keys of the file are scoped to this owner.
+        #[arg(long, default_value = "import")]
+        owner: String,
+    },
 }

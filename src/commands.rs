@@ -6,12 +6,19 @@ use anyhow::{bail, Context};
 use app::domain::{Role, Username, VendorId, VendorKind};
 use app::server::{password, AppState};
 use app::storage::vendors::{BaseUrl, NewVendor};
-use app::storage::{users, vendors, Db};
+use app::storage::{brands, tokens, users, vendors, Db};
 use secrecy::SecretString;
 
-use crate::cli::{Cli, Command, UserCommand, VendorCommand};
+use crate::cli::{
+    BrandCommand, Cli, Command, ImportCommand, TokenCommand, UserCommand, VendorCommand,
+};
 use crate::config::Config;
-use crate::{http, site, telemetry};
+use std::sync::Arc;
+
+use tokio::sync::{watch, Notify};
+
+use crate::api::ApiState;
+use crate::{http, outbox, site, telemetry};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(&cli.global)?;
@@ -38,19 +45,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Vendor(command) => {
-            let db = open(&config).await?;
-            let result = vendor(&db, command).await;
-            db.close().await;
-            result
+            with_db(&config, |db| async move { vendor(&db, command).await }).await
         }
         Command::VendorSim(args) => crate::sim::run(args).await,
         Command::User(command) => {
-            let db = open(&config).await?;
-            let result = user(&db, command).await;
-            db.close().await;
-            result
+            with_db(&config, |db| async move { user(&db, command).await }).await
+        }
+        Command::Token(command) => {
+            with_db(&config, |db| async move { token(&db, command).await }).await
+        }
+        Command::Brand(command) => {
+            with_db(&config, |db| async move { brand(&db, command).await }).await
+        }
+        Command::Import(ImportCommand::Orders {
+            file,
+            vendor,
+            owner,
+        }) => {
+            with_db(&config, |db| async move {
+                let summary = crate::import::import_orders(&db, &file, &vendor, &owner).await?;
+                println!("{summary}");
+                Ok(())
+            })
+            .await
         }
     }
+}
+
+/// Runs a one-shot command against the database, closing it cleanly afterwards.
+async fn with_db<F, Fut>(config: &Config, command: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let db = open(config).await?;
+    let result = command(db.clone()).await;
+    db.close().await;
+    result
 }
 
 /// Connects to the configured database and brings its schema up to date.
@@ -76,15 +107,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         db: db.clone(),
         leptos_options: http::leptos_options(site_root.as_deref(), addr),
     };
+    let outbox_wake = Arc::new(Notify::new());
+    let api = ApiState {
+        db: db.clone(),
+        settings: config.orders.clone(),
+        outbox_wake: outbox_wake.clone(),
+    };
     telemetry::prometheus();
-    tracing::info!(%addr, database = %config.database, "giftrecon is serving");
+    let (stop_workers, workers_stopped) = watch::channel(false);
+    let workers = outbox::spawn_workers(&db, &config.outbox, &outbox_wake, &workers_stopped);
+    tracing::info!(%addr, database = %config.database, outbox_workers = workers.len(), "giftrecon is serving");
     println!(
         "giftrecon is running at http://{addr} ({})",
         config.database
     );
-    http::serve(listener, state, shutdown_signal()).await?;
+    let served = http::serve(listener, http::router(state, api), shutdown_signal()).await;
+    let _ = stop_workers.send(true);
+    for worker in workers {
+        let _ = worker.await;
+    }
     db.close().await;
-    Ok(())
+    served
 }
 
 async fn shutdown_signal() {
@@ -116,6 +159,7 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
             kind,
             base_url,
             webhook_secrets,
+            api_key,
         } => {
             let id = VendorId::parse(&id).context("vendor id")?;
             let kind = VendorKind::parse(&kind).context("--kind")?;
@@ -138,6 +182,7 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
                         .into_iter()
                         .map(SecretString::from)
                         .collect(),
+                    api_key: api_key.map(SecretString::from),
                 },
             )
             .await?;
@@ -210,4 +255,63 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
         bail!("the two passwords differ");
     }
     Ok(first)
+}
+
+async fn token(db: &Db, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create { name } => {
+            if !tokens::valid_name(&name) {
+                bail!("--name: {name:?} must be 1-64 letters, digits, '-', '_' or '.'");
+            }
+            let token = tokens::create(db, &name).await?;
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            println!("{:<32} {:<26} STATUS", "NAME", "CREATED");
+            for (name, created, revoked) in tokens::list(db).await? {
+                let status = if revoked { "revoked" } else { "active" };
+                println!(
+                    "{name:<32} {:<26} {status}",
+                    created.format("%Y-%m-%d %H:%M:%S UTC")
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            tokens::revoke(db, &name).await?;
+            println!("revoked token {name}");
+        }
+    }
+    Ok(())
+}
+
+async fn brand(db: &Db, command: BrandCommand) -> anyhow::Result<()> {
+    match command {
+        BrandCommand::Add {
+            vendor,
+            brand_id,
+            name,
+        } => {
+            let vendor = VendorId::parse(&vendor).context("vendor")?;
+            vendors::get_vendor(db, &vendor).await?;
+            let brand_id = app::domain::parse_reference("brand_id", &brand_id)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            brands::add(db, &vendor, &brand_id, name.as_deref()).await?;
+            println!("added brand {brand_id} to vendor {vendor}");
+        }
+        BrandCommand::List { vendor } => {
+            let vendor = vendor
+                .as_deref()
+                .map(VendorId::parse)
+                .transpose()
+                .context("--vendor")?;
+            println!("{:<24} {:<32} NAME", "VENDOR", "BRAND");
+            for (vendor, brand, name) in brands::list(db, vendor.as_ref()).await? {
+                println!(
+                    "{vendor:<24} {brand:<32} {}",
+                    name.as_deref().unwrap_or("-")
+                );
+            }
+        }
+    }
+    Ok(())
 }

@@ -36,6 +36,69 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// Where the built browser assets are (`LEPTOS_SITE_ROOT` overrides it).
     pub site_root: Option<PathBuf>,
+    #[serde(default)]
+    pub orders: OrderSettings,
+    #[serde(default)]
+    pub outbox: OutboxSettings,
+}
+
+/// `[orders]`: the order API.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrderSettings {
+    /// How long idempotency keys and their responses are kept (at least 30 days is advised).
+    pub idempotency_retention_days: u32,
+    /// Largest accepted body of a single order request (bigger: 413).
+    pub max_body_bytes: usize,
+}
+
+impl Default for OrderSettings {
+    fn default() -> Self {
+        OrderSettings {
+            idempotency_retention_days: 30,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// `[outbox]`: the workers that place orders with vendors.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Concurrent workers in this process (0: this replica places no orders).
+    pub workers: usize,
+    /// Attempts before an order waits in "needs attention".
+    pub max_attempts: i32,
+    /// Backoff: attempt n waits a random time in [0, min(max_delay, base_delay × 2^(n-1))],
+    /// and never less than a vendor's Retry-After.
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+    /// How long a worker holds a job; must exceed `vendor_timeout_ms`.
+    pub lease_secs: u64,
+    /// Per-call vendor timeout; a timeout is an unknown outcome, retried with the same key.
+    pub vendor_timeout_ms: u64,
+    /// After placement, when to first ask the vendor whether the order is final.
+    pub sync_delay_ms: u64,
+    /// How often to ask before leaving the order to webhooks and the poller.
+    pub max_sync_attempts: i32,
+    /// Longest sleep between looks for due jobs when nothing wakes the workers.
+    pub idle_poll_ms: u64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        OutboxSettings {
+            workers: 2,
+            max_attempts: 8,
+            base_delay_ms: 500,
+            max_delay_ms: 300_000,
+            lease_secs: 60,
+            vendor_timeout_ms: 10_000,
+            sync_delay_ms: 1_000,
+            max_sync_attempts: 30,
+            idle_poll_ms: 1_000,
+        }
+    }
 }
 
 /// The effective configuration of this process.
@@ -46,6 +109,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub site_root: Option<PathBuf>,
+    pub orders: OrderSettings,
+    pub outbox: OutboxSettings,
 }
 
 impl Default for Config {
@@ -56,6 +121,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             site_root: None,
+            orders: OrderSettings::default(),
+            outbox: OutboxSettings::default(),
         }
     }
 }
@@ -99,6 +166,8 @@ impl Config {
             site_root: env("LEPTOS_SITE_ROOT")
                 .map(PathBuf::from)
                 .or(file.site_root),
+            orders: file.orders,
+            outbox: file.outbox,
         })
     }
 }

@@ -17,6 +17,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
+use crate::api::ApiState;
 use crate::telemetry;
 
 /// How long readiness waits for the database before answering 503.
@@ -35,13 +36,14 @@ pub fn leptos_options(site_root: Option<&std::path::Path>, addr: SocketAddr) -> 
         .build()
 }
 
-/// The whole application router.
-pub fn router(state: AppState) -> Router {
+/// The whole application router: pages and server functions, the JSON API, operations.
+pub fn router(state: AppState, api: ApiState) -> Router {
     let routes = generate_route_list(App);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .merge(crate::api::router(api))
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
@@ -62,10 +64,10 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// Serves until `shutdown` resolves, finishing requests in flight.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(state))
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
         .context("the HTTP server stopped")

@@ -1,10 +1,13 @@
 //! The giftrecon process: configuration, the HTTP server, background workers and the CLI.
 //! The application itself (domain, storage, UI) lives in the `app` crate.
 
+pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod http;
+pub mod import;
+pub mod outbox;
 pub mod sim;
 pub mod site;
 pub mod telemetry;

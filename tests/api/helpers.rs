@@ -204,10 +204,19 @@ impl TestApp {
             leptos_options: giftrecon::http::leptos_options(None, addr),
         };
         giftrecon::telemetry::prometheus();
+        let api = giftrecon::api::ApiState {
+            db: db.clone(),
+            settings: Default::default(),
+            outbox_wake: Default::default(),
+        };
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(giftrecon::http::serve(listener, state, async {
-            let _ = rx.await;
-        }));
+        tokio::spawn(giftrecon::http::serve(
+            listener,
+            giftrecon::http::router(state, api),
+            async {
+                let _ = rx.await;
+            },
+        ));
         TestApp {
             addr,
             db,
@@ -238,5 +247,62 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+impl TestApp {
+    /// A vendor (generic, pointing at `base_url`) selling `brands`.
+    pub async fn add_vendor(&self, id: &str, base_url: &str, brands: &[&str]) {
+        use app::domain::{VendorId, VendorKind};
+        use app::storage::vendors::{self, BaseUrl, NewVendor};
+        let vendor = VendorId::parse(id).unwrap();
+        vendors::insert_vendor(
+            &self.db,
+            &NewVendor {
+                id: vendor.clone(),
+                kind: VendorKind::Generic,
+                base_url: Some(BaseUrl::parse(base_url).unwrap()),
+                webhook_secrets: vec![],
+                api_key: None,
+            },
+        )
+        .await
+        .unwrap();
+        for brand in brands {
+            app::storage::brands::add(&self.db, &vendor, brand, None)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// A fresh API token for `name`.
+    pub async fn token(&self, name: &str) -> String {
+        app::storage::tokens::create(&self.db, name).await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_json(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Rows in a table (to prove that nothing was written).
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        app::on_db!(&self.db, pool => sqlx::query_scalar(&sql).fetch_one(pool).await).unwrap()
     }
 }

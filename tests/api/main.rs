@@ -3,5 +3,6 @@
 mod cli;
 mod helpers;
 mod http;
+mod orders;
 mod schema;
 mod storage;

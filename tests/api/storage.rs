@@ -19,6 +19,7 @@ fn vendor(id: &str, secrets: &[&str]) -> NewVendor {
         kind: VendorKind::Generic,
         base_url: Some(BaseUrl::parse("https://api.vendor.example/").unwrap()),
         webhook_secrets: secrets.iter().map(|s| SecretString::from(*s)).collect(),
+        api_key: None,
     }
 }
 

@@ -46,6 +46,21 @@ impl GlState {
         }
     }
 
+    /// Whether an order in this state may move to `next` when a vendor reports it. States only
+    /// move forward: a late "pending" never undoes "fulfilled", while "refunded" after
+    /// "fulfilled" is accepted. A failed order may still be fulfilled (vendors retry), and
+    /// nothing leaves "refunded".
+    pub const fn may_advance_to(self, next: GlState) -> bool {
+        matches!(
+            (self, next),
+            (
+                GlState::Pending,
+                GlState::Fulfilled | GlState::Failed | GlState::Refunded
+            ) | (GlState::Fulfilled, GlState::Refunded)
+                | (GlState::Failed, GlState::Fulfilled | GlState::Refunded)
+        )
+    }
+
     /// Case-insensitive ("Fulfilled" is fine); nothing is trimmed.
     pub fn parse(input: &str) -> Result<GlState, GlStateError> {
         GlState::ALL
@@ -233,6 +248,28 @@ mod tests {
     use super::super::serde_support::{from_map, from_str, from_value, to_value, Value};
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn gl_states_only_move_forward() {
+        use GlState::*;
+        let allowed = [
+            (Pending, Fulfilled),
+            (Pending, Failed),
+            (Pending, Refunded),
+            (Fulfilled, Refunded),
+            (Failed, Fulfilled),
+            (Failed, Refunded),
+        ];
+        for from in GlState::ALL {
+            for to in GlState::ALL {
+                assert_eq!(
+                    from.may_advance_to(to),
+                    allowed.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn gl_state_names_parse_and_display() {

@@ -11,6 +11,7 @@ pub mod currency;
 pub mod gl;
 pub mod idempotency;
 pub mod money;
+pub mod order;
 pub mod role;
 pub mod vendor;
 
@@ -18,6 +19,7 @@ pub use currency::{Currency, CurrencyError};
 pub use gl::{GlState, GlStateError, StatusMapping, StatusMappingError};
 pub use idempotency::{IdempotencyKey, IdempotencyKeyError};
 pub use money::{Money, MoneyError, MoneyParseError};
+pub use order::{parse_reference, FieldError, OrderRequest};
 pub use role::{Role, RoleError, Username, UsernameError};
 pub use vendor::{VendorId, VendorIdError, VendorKind, VendorKindError};
 

@@ -5,6 +5,11 @@
 //! units beside an ISO 4217 code; timestamps as UTC (`TIMESTAMPTZ` on PostgreSQL, RFC 3339 text
 //! on SQLite).
 
+pub mod brands;
+pub mod idempotency;
+pub mod orders;
+pub mod outbox;
+pub mod tokens;
 mod url;
 pub mod users;
 pub mod vendors;

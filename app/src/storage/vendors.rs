@@ -13,14 +13,17 @@ pub struct NewVendor {
     pub kind: VendorKind,
     pub base_url: Option<BaseUrl>,
     pub webhook_secrets: Vec<SecretString>,
+    /// The key giftrecon presents to the vendor's API, if it needs one.
+    pub api_key: Option<SecretString>,
 }
 
-/// A vendor as stored, without its secrets.
-#[derive(Clone, Debug, PartialEq)]
+/// A vendor as stored, without its webhook secrets. The API key prints as `[REDACTED]`.
+#[derive(Clone, Debug)]
 pub struct Vendor {
     pub id: VendorId,
     pub kind: VendorKind,
     pub base_url: Option<String>,
+    pub api_key: Option<SecretString>,
     pub status_mapping: StatusMapping,
     pub active_secrets: i64,
     pub created_at: DateTime<Utc>,
@@ -31,6 +34,7 @@ struct VendorRow {
     id: String,
     kind: String,
     base_url: Option<String>,
+    api_key: Option<String>,
     status_mapping: String,
     active_secrets: i64,
     created_at: DateTime<Utc>,
@@ -50,6 +54,7 @@ impl TryFrom<VendorRow> for Vendor {
             status_mapping: serde_json::from_str(&row.status_mapping)
                 .map_err(|e| corrupt("status mapping", e.to_string()))?,
             base_url: row.base_url.clone(),
+            api_key: row.api_key.clone().map(SecretString::from),
             active_secrets: row.active_secrets,
             created_at: row.created_at,
         })
@@ -88,7 +93,8 @@ impl BaseUrl {
     }
 }
 
-const SELECT_VENDORS: &str = "SELECT v.id, v.kind, v.base_url, v.status_mapping, v.created_at,
+const SELECT_VENDORS: &str =
+    "SELECT v.id, v.kind, v.base_url, v.api_key, v.status_mapping, v.created_at,
         (SELECT COUNT(*) FROM vendor_webhook_secrets s
           WHERE s.vendor_id = v.id AND s.retired_at IS NULL) AS active_secrets
      FROM vendors v";
@@ -102,14 +108,15 @@ pub async fn insert_vendor(db: &Db, vendor: &NewVendor) -> Result<(), StorageErr
     on_db!(db, pool => {
         let mut tx = pool.begin().await?;
         sqlx::query(
-            "INSERT INTO vendors (id, kind, base_url, status_mapping, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $5)",
+            "INSERT INTO vendors (id, kind, base_url, status_mapping, created_at, updated_at, api_key)
+             VALUES ($1, $2, $3, $4, $5, $5, $6)",
         )
         .bind(vendor.id.as_str())
         .bind(vendor.kind.as_str())
         .bind(vendor.base_url.as_ref().map(BaseUrl::as_str))
         .bind(&mapping)
         .bind(now)
+        .bind(vendor.api_key.as_ref().map(|k| k.expose_secret()))
         .execute(&mut *tx)
         .await
         .map_err(|e| StorageError::unique_or(e, already))?;

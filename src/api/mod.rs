@@ -1,0 +1,51 @@
+//! The JSON API for integration engineers: `/api/v1/…`, authenticated with bearer tokens.
+
+mod order_body;
+pub mod orders;
+pub mod problem;
+
+use std::sync::Arc;
+
+use app::storage::tokens::{self, TokenOwner};
+use app::storage::Db;
+use axum::http::{header, HeaderMap};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::Notify;
+
+use crate::config::OrderSettings;
+use problem::Problem;
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub db: Db,
+    pub settings: OrderSettings,
+    /// Wakes outbox workers when a job is queued, so placement starts at once.
+    pub outbox_wake: Arc<Notify>,
+}
+
+pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
+    Router::new()
+        .route(
+            "/api/v1/orders",
+            post(orders::create_order).get(orders::find_order),
+        )
+        .route("/api/v1/orders/bulk", post(orders::create_orders_bulk))
+        .route("/api/v1/orders/{id}", get(orders::get_order))
+        .with_state(state)
+}
+
+/// The token's owner, or 401. API tokens only open the API; browser sessions are separate.
+pub async fn authenticate(db: &Db, headers: &HeaderMap) -> Result<TokenOwner, Problem> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(Problem::unauthorized)?;
+    tokens::authenticate(db, token)
+        .await
+        .map_err(problem::internal)?
+        .ok_or_else(Problem::unauthorized)
+}
