@@ -61,11 +61,10 @@ pub async fn import_orders(
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let name = path.display().to_string();
-    let rows =
+    let (rows, mut bad) =
         parse_orders_csv(file, &vendor, owner).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
 
     // Brands must be known for orders giftrecon will place.
-    let mut bad = Vec::new();
     let mut brand_known: HashMap<String, bool> = HashMap::new();
     for (line, order) in &rows {
         if order.submission != orders::Submission::Queued {
@@ -156,12 +155,13 @@ fn refusal(bad: &[LineError]) -> String {
     )
 }
 
-/// Parses and validates every row; on any bad row, the list of bad lines.
+/// Parses and validates every row: the good rows and the bad lines. `Err` only when the file
+/// as a whole cannot be read (no header, missing columns).
 fn parse_orders_csv(
     reader: impl std::io::Read,
     vendor: &Vendor,
     owner: &str,
-) -> Result<Vec<(u64, Order)>, String> {
+) -> Result<(Vec<(u64, Order)>, Vec<LineError>), String> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(reader);
@@ -261,10 +261,7 @@ fn parse_orders_csv(
             }),
         }
     }
-    if !bad.is_empty() {
-        return Err(refusal(&bad));
-    }
-    Ok(rows)
+    Ok((rows, bad))
 }
 
 fn csv_error(e: &csv::Error) -> String {

@@ -3,6 +3,7 @@
 mod cli;
 mod helpers;
 mod http;
+mod import;
 mod orders;
 mod schema;
 mod storage;

@@ -1,0 +1,133 @@
+//! `giftrecon token create`, `brand add` and `import orders`, as an operator runs them.
+
+use crate::helpers::{assert_one_line_error, stderr, stdout, TestDb};
+use crate::on_both_backends;
+
+on_both_backends!(
+    token_create_prints_only_the_token,
+    import_orders_is_idempotent_and_all_or_nothing,
+    import_orders_handles_spreadsheet_quirks,
+);
+
+fn setup(db: &TestDb) {
+    for args in [
+        vec!["vendor", "add", "acme", "--base-url", "http://127.0.0.1:9"],
+        vec!["brand", "add", "acme", "amazon-us"],
+        vec!["brand", "add", "acme", "itunes"],
+    ] {
+        let out = db.cli(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+}
+
+async fn token_create_prints_only_the_token(db: TestDb) {
+    let out = db.cli(&["token", "create", "--name", "checkout"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let token = printed.trim();
+    assert_eq!(printed.lines().count(), 1);
+    assert!(token.starts_with("grk_") && token.len() == 68, "{token}");
+    let pool = db.connect().await;
+    let owner = app::storage::tokens::authenticate(&pool, token)
+        .await
+        .unwrap();
+    assert_eq!(owner.map(|o| o.name).as_deref(), Some("checkout"));
+    // Only a hash is stored.
+    let stored: Vec<String> = app::on_db!(&pool, p => sqlx::query_scalar("SELECT token_hash FROM api_tokens").fetch_all(p).await).unwrap();
+    assert!(!stored.iter().any(|h| h.contains(&token[4..])));
+    let again = db.cli(&["token", "create", "--name", "checkout"]);
+    assert!(assert_one_line_error(&again).contains("already exists"));
+    let listed = stdout(&db.cli(&["token", "list"]));
+    assert!(
+        listed.contains("checkout") && !listed.contains(token),
+        "{listed}"
+    );
+    assert!(db.cli(&["token", "revoke", "checkout"]).status.success());
+    assert!(app::storage::tokens::authenticate(&pool, token)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn import_orders_is_idempotent_and_all_or_nothing(db: TestDb) {
+    setup(&db);
+    let good = "idempotency_key,customer_id,brand_id,amount,currency\n\
+                k-1,c-1,amazon-us,50,USD\n\
+                k-2,c-2,itunes,25.5,USD\n\
+                k-3,c-3,amazon-us,5000,JPY\n";
+    std::fs::write(db.dir.path().join("orders.csv"), good).unwrap();
+    let out = db.cli(&["import", "orders", "orders.csv", "--vendor", "acme"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("3 new orders (3 to place with the vendor"),
+        "{}",
+        stdout(&out)
+    );
+    let again = db.cli(&["import", "orders", "orders.csv", "--vendor", "acme"]);
+    assert!(
+        stdout(&again).contains("0 new orders") && stdout(&again).contains("3 already imported")
+    );
+    let pool = db.connect().await;
+    assert_eq!(app::storage::orders::count(&pool).await.unwrap(), 3);
+    let jobs: i64 = app::on_db!(&pool, p => sqlx::query_scalar("SELECT COUNT(*) FROM outbox_jobs").fetch_one(p).await).unwrap();
+    assert_eq!(jobs, 3);
+
+    // Any bad row: the whole file is refused, every bad line named, nothing stored.
+    let bad = "idempotency_key,customer_id,brand_id,amount,currency\n\
+               k-10,c-1,amazon-us,50,USD\n\
+               k-11,c-1,amazon-us,12.505,USD\n\
+               k-12,c-1,amazon-us,5,XXX\n\
+               k-13,c-1,nope,5,USD\n\
+               k-1,c-1,amazon-us,51,USD\n";
+    std::fs::write(db.dir.path().join("bad.csv"), bad).unwrap();
+    let line = assert_one_line_error(&db.cli(&["import", "orders", "bad.csv", "--vendor", "acme"]));
+    for expected in [
+        "line 3: amount",
+        "line 4: currency",
+        "line 5: brand_id",
+        "line 6: idempotency_key",
+        "nothing was imported",
+    ] {
+        assert!(line.contains(expected), "{expected} missing: {line}");
+    }
+    assert!(!line.contains("line 2"), "{line}");
+    assert_eq!(app::storage::orders::count(&pool).await.unwrap(), 3);
+}
+
+async fn import_orders_handles_spreadsheet_quirks(db: TestDb) {
+    setup(&db);
+    // BOM, CRLF, columns in another order, an extra column, quoted fields, and rows placed by
+    // another system (status + created_at), which get no outbox job.
+    let csv = "\u{feff}Currency,Amount,Brand_ID,Customer_ID,Idempotency_Key,Note,status,created_at\r\n\
+               USD,\"50.00\",amazon-us,\"Doe, Jane\",ext-1,\"said \"\"hi\"\"\",Delivered,2026-12-01T10:00:00Z\r\n\
+               KWD,1.234,itunes,c-2,ext-2,,,\r\n";
+    std::fs::write(db.dir.path().join("quirks.csv"), csv).unwrap();
+    let out = db.cli(&["import", "orders", "quirks.csv", "--vendor", "acme"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("2 new orders (1 to place with the vendor, 1 recorded as placed elsewhere)"),
+        "{}",
+        stdout(&out)
+    );
+    let pool = db.connect().await;
+    let external = app::storage::orders::find_by_key(&pool, "import", "ext-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(external.customer_id, "Doe, Jane");
+    assert_eq!(external.amount.minor_units(), 5000);
+    assert_eq!(external.gl_state, app::domain::GlState::Fulfilled);
+    assert_eq!(external.vendor_key, "ext-1");
+    assert_eq!(
+        external.created_at.to_rfc3339(),
+        "2026-12-01T10:00:00+00:00"
+    );
+    let kwd = app::storage::orders::find_by_key(&pool, "import", "ext-2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kwd.amount.minor_units(), 1234);
+    let jobs: Vec<String> = app::on_db!(&pool, p => sqlx::query_scalar("SELECT order_id FROM outbox_jobs").fetch_all(p).await).unwrap();
+    assert_eq!(jobs, vec![kwd.id]);
+}
