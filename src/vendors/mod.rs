@@ -8,6 +8,9 @@
 pub mod generic;
 pub mod runa;
 pub mod signature;
+#[cfg(test)]
+mod testing;
+mod transport;
 pub mod tremendous;
 
 use std::time::Duration;
@@ -57,7 +60,40 @@ pub struct WebhookEvent {
     pub event_id: String,
     pub event_type: String,
     pub occurred_at: Option<DateTime<Utc>>,
-    pub order: VendorOrder,
+    /// What the event is about.
+    pub subject: WebhookSubject,
+}
+
+/// What a webhook tells us. Some vendors send the whole order, others only name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WebhookSubject {
+    /// The event carries the order as the vendor now sees it.
+    Order(VendorOrder),
+    /// The event only says that this order changed (Tremendous, Runa): read its current state
+    /// with [`VendorAdapter::fetch_order`].
+    OrderChanged { vendor_order_id: String },
+    /// A correctly signed event that is not about an order (a catalogue update, a reward-level
+    /// notice, a test ping): record it and acknowledge it; reconciliation covers the rest.
+    Other { resource: Option<String> },
+}
+
+impl WebhookEvent {
+    /// The order carried by the event, if it carries one.
+    pub fn order(&self) -> Option<&VendorOrder> {
+        match &self.subject {
+            WebhookSubject::Order(order) => Some(order),
+            _ => None,
+        }
+    }
+
+    /// The vendor's id of the order the event is about, whether carried or only named.
+    pub fn vendor_order_id(&self) -> Option<&str> {
+        match &self.subject {
+            WebhookSubject::Order(order) => Some(&order.vendor_order_id),
+            WebhookSubject::OrderChanged { vendor_order_id } => Some(vendor_order_id),
+            WebhookSubject::Other { .. } => None,
+        }
+    }
 }
 
 /// Why a vendor call failed, classified for the retry policy.
@@ -72,7 +108,8 @@ pub enum VendorError {
         retry_after: Option<Duration>,
         reason: String,
     },
-    /// The vendor refused the request for good (4xx other than 409/429): do not retry.
+    /// The vendor refused the request for good (a 4xx that is not throttling, an in-progress
+    /// answer or a key conflict): do not retry.
     #[error("vendor rejected the request: {reason}")]
     Rejected { reason: String },
     /// The key was already used at the vendor for a different order.
@@ -109,7 +146,18 @@ pub trait VendorAdapter: Send + Sync {
     async fn place_order(&self, order: &PlaceOrder) -> Result<VendorOrder, VendorError>;
 
     /// Looks an order up by our key; `Ok(None)` when the vendor has no such order.
+    /// `Unsupported` where the vendor has no lookup by key (Runa): there, re-sending
+    /// `place_order` with the same key is the lookup, since the vendor replays its answer.
     async fn get_order(&self, vendor_key: &str) -> Result<Option<VendorOrder>, VendorError>;
+
+    /// Reads an order by the vendor's own id (e.g. after a webhook that only names it);
+    /// `Ok(None)` when the vendor has no such order.
+    async fn fetch_order(&self, vendor_order_id: &str) -> Result<Option<VendorOrder>, VendorError> {
+        let _ = vendor_order_id;
+        Err(VendorError::Unsupported {
+            operation: "order lookup by vendor id",
+        })
+    }
 
     /// Lists orders created or updated in `[from, to)`, one page at a time.
     async fn list_orders(
@@ -170,4 +218,73 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
         .ok()?
         .with_timezone(&Utc);
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now: DateTime<Utc> = "2015-10-21T07:27:00Z".parse().unwrap();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        // A date in the past means "now".
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        for garbage in ["", "soon", "-5", "1.5"] {
+            assert_eq!(parse_retry_after(garbage, now), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn webhook_events_name_their_order_whether_carried_or_not() {
+        let order = VendorOrder {
+            vendor_order_id: "ord_1".to_owned(),
+            vendor_key: None,
+            reference_id: None,
+            brand_id: None,
+            amount: Money::from_minor(100, app::domain::Currency::USD),
+            status: "pending".to_owned(),
+            created_at: None,
+            updated_at: None,
+        };
+        let event = |subject| WebhookEvent {
+            event_id: "e".to_owned(),
+            event_type: "t".to_owned(),
+            occurred_at: None,
+            subject,
+        };
+        let carried = event(WebhookSubject::Order(order.clone()));
+        assert_eq!(carried.order(), Some(&order));
+        assert_eq!(carried.vendor_order_id(), Some("ord_1"));
+        let named = event(WebhookSubject::OrderChanged {
+            vendor_order_id: "ord_2".to_owned(),
+        });
+        assert_eq!(named.order(), None);
+        assert_eq!(named.vendor_order_id(), Some("ord_2"));
+        let other = event(WebhookSubject::Other { resource: None });
+        assert_eq!(other.vendor_order_id(), None);
+    }
+
+    #[test]
+    fn every_vendor_kind_has_an_adapter() {
+        for kind in VendorKind::ALL {
+            let endpoint = VendorEndpoint {
+                base_url: "http://127.0.0.1:9".to_owned(),
+                api_key: None,
+                timeout: Duration::from_secs(1),
+            };
+            assert_eq!(adapter_for(kind, endpoint).kind(), kind);
+        }
+    }
 }
