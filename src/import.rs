@@ -44,6 +44,9 @@ impl fmt::Display for ImportSummary {
     }
 }
 
+/// The good rows (with their line numbers) and the bad lines of a file.
+type ParsedFile = (Vec<(u64, Order)>, Vec<LineError>);
+
 /// One row's problem.
 struct LineError {
     line: u64,
@@ -161,7 +164,7 @@ fn parse_orders_csv(
     reader: impl std::io::Read,
     vendor: &Vendor,
     owner: &str,
-) -> Result<(Vec<(u64, Order)>, Vec<LineError>), String> {
+) -> Result<ParsedFile, String> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(reader);
