@@ -130,7 +130,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     served
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };

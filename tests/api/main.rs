@@ -6,4 +6,5 @@ mod http;
 mod import;
 mod orders;
 mod schema;
+mod sim;
 mod storage;
