@@ -5,6 +5,7 @@ mod helpers;
 mod http;
 mod import;
 mod orders;
+mod placement;
 mod schema;
 mod sim;
 mod storage;

@@ -59,7 +59,12 @@ fn order_body(key: &str) -> String {
 }
 
 fn worker(app: &TestApp, settings: OutboxSettings) -> OutboxWorker {
-    OutboxWorker::new(app.db.clone(), settings, "test-worker".into(), Arc::default())
+    OutboxWorker::new(
+        app.db.clone(),
+        settings,
+        "test-worker".into(),
+        Arc::default(),
+    )
 }
 
 /// Runs outbox steps until `done` holds for the order (checked via the API) or 15 s pass.
@@ -81,7 +86,10 @@ async fn drive_until(
         if done(&order) {
             return order;
         }
-        assert!(Instant::now() < deadline, "order never got there: {order:#}");
+        assert!(
+            Instant::now() < deadline,
+            "order never got there: {order:#}"
+        );
         if worker.run_once().await.unwrap().is_none() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -94,7 +102,8 @@ fn fulfilled(order: &Value) -> bool {
 
 async fn setup(db: TestDb, sim: &SimHandle) -> (TestApp, String) {
     let app = TestApp::spawn(db).await;
-    app.add_vendor("acme", &sim.base_url(), &["amazon-us"]).await;
+    app.add_vendor("acme", &sim.base_url(), &["amazon-us"])
+        .await;
     let token = app.token("checkout").await;
     (app, token)
 }
@@ -122,7 +131,10 @@ async fn twenty_concurrent_identical_requests_make_one_vendor_order(db: TestDb) 
     let order = drive_until(&app, &worker, &token, &ids[0], fulfilled).await;
     assert_eq!(order["status"], "placed");
     let stats = sim.stats();
-    assert_eq!((stats.orders, stats.keys, stats.max_orders_per_key), (1, 1, 1));
+    assert_eq!(
+        (stats.orders, stats.keys, stats.max_orders_per_key),
+        (1, 1, 1)
+    );
 }
 
 async fn dropped_responses_are_retried_with_the_same_key(db: TestDb) {
@@ -133,12 +145,20 @@ async fn dropped_responses_are_retried_with_the_same_key(db: TestDb) {
         ..Default::default()
     })
     .unwrap();
-    let created: Value = app.post_json("/api/v1/orders", &token, &order_body("drop-1")).await.json().await.unwrap();
+    let created: Value = app
+        .post_json("/api/v1/orders", &token, &order_body("drop-1"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = created["id"].as_str().unwrap();
     let worker = worker(&app, fast_outbox());
     // The vendor took the order but the answer was lost: the outcome is unknown, so retry.
     let step = worker.run_once().await.unwrap().expect("a job was due");
-    assert!(matches!(step.outcome, app::storage::outbox::JobOutcome::Retry { .. }), "{step:?}");
+    assert!(
+        matches!(step.outcome, app::storage::outbox::JobOutcome::Retry { .. }),
+        "{step:?}"
+    );
     assert_eq!(sim.stats().orders, 1);
     sim.update_faults(&FaultsPatch {
         drop_response_rate: Some(0.0),
@@ -147,7 +167,11 @@ async fn dropped_responses_are_retried_with_the_same_key(db: TestDb) {
     .unwrap();
     let order = drive_until(&app, &worker, &token, id, fulfilled).await;
     let stats = sim.stats();
-    assert_eq!((stats.orders, stats.max_orders_per_key), (1, 1), "ordered twice: {stats:?}");
+    assert_eq!(
+        (stats.orders, stats.max_orders_per_key),
+        (1, 1),
+        "ordered twice: {stats:?}"
+    );
     // Every attempt carried the key made before the first one.
     let attempts: Vec<&Value> = order["events"]
         .as_array()
@@ -156,7 +180,9 @@ async fn dropped_responses_are_retried_with_the_same_key(db: TestDb) {
         .filter(|e| e["kind"].as_str().unwrap().starts_with("attempt_"))
         .collect();
     assert!(attempts.len() >= 2, "{order:#}");
-    assert!(attempts.iter().all(|e| e["detail"]["vendor_key"] == created["vendor_key"]));
+    assert!(attempts
+        .iter()
+        .all(|e| e["detail"]["vendor_key"] == created["vendor_key"]));
     assert_eq!(attempts[0]["kind"], "attempt_failed");
     assert_eq!(attempts.last().unwrap()["kind"], "attempt_succeeded");
 }
@@ -169,7 +195,12 @@ async fn rate_limits_are_honoured(db: TestDb) {
         ..Default::default()
     })
     .unwrap();
-    let created: Value = app.post_json("/api/v1/orders", &token, &order_body("rl-1")).await.json().await.unwrap();
+    let created: Value = app
+        .post_json("/api/v1/orders", &token, &order_body("rl-1"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let worker = worker(&app, fast_outbox());
     let before = chrono::Utc::now();
     let step = worker.run_once().await.unwrap().expect("a job was due");
@@ -177,7 +208,10 @@ async fn rate_limits_are_honoured(db: TestDb) {
         panic!("expected a retry: {step:?}");
     };
     // The simulator says Retry-After: 1; the backoff alone would be at most 10 ms.
-    assert!(run_at - before >= chrono::Duration::milliseconds(1000), "retry at {run_at}");
+    assert!(
+        run_at - before >= chrono::Duration::milliseconds(1000),
+        "retry at {run_at}"
+    );
     // Nothing is attempted before then: the storm gets no more requests.
     let requests = sim.stats().requests;
     assert!(worker.run_once().await.unwrap().is_none());
@@ -187,7 +221,14 @@ async fn rate_limits_are_honoured(db: TestDb) {
         ..Default::default()
     })
     .unwrap();
-    let order = drive_until(&app, &worker, &token, created["id"].as_str().unwrap(), fulfilled).await;
+    let order = drive_until(
+        &app,
+        &worker,
+        &token,
+        created["id"].as_str().unwrap(),
+        fulfilled,
+    )
+    .await;
     let limited = order["events"]
         .as_array()
         .unwrap()
@@ -206,15 +247,30 @@ async fn exhausted_retries_wait_in_needs_attention(db: TestDb) {
         ..Default::default()
     })
     .unwrap();
-    let created: Value = app.post_json("/api/v1/orders", &token, &order_body("err-1")).await.json().await.unwrap();
+    let created: Value = app
+        .post_json("/api/v1/orders", &token, &order_body("err-1"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let worker = worker(&app, fast_outbox());
-    let order = drive_until(&app, &worker, &token, created["id"].as_str().unwrap(), |o| {
-        o["status"] == "needs_attention"
-    })
+    let order = drive_until(
+        &app,
+        &worker,
+        &token,
+        created["id"].as_str().unwrap(),
+        |o| o["status"] == "needs_attention",
+    )
     .await;
     // The vendor never said yes or no: the GL state stays pending, with the reason kept.
     assert_eq!(order["gl_state"], "pending");
-    assert!(order["attention_reason"].as_str().unwrap().contains("after 4 attempts"), "{order:#}");
+    assert!(
+        order["attention_reason"]
+            .as_str()
+            .unwrap()
+            .contains("after 4 attempts"),
+        "{order:#}"
+    );
     assert_eq!(sim.stats().orders, 0);
     // Nothing more is attempted.
     assert!(worker.run_once().await.unwrap().is_none());
@@ -229,7 +285,13 @@ fn start_server(db: &TestDb, failpoint: Option<&str>) -> (Child, String) {
     .unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_giftrecon"));
     command
-        .args(["--config", "giftrecon.toml", "serve", "--addr", "127.0.0.1:0"])
+        .args([
+            "--config",
+            "giftrecon.toml",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+        ])
         .current_dir(db.dir.path())
         .env("DATABASE_URL", &db.url)
         .env_remove("GIFTRECON_FAILPOINT")
@@ -240,7 +302,9 @@ fn start_server(db: &TestDb, failpoint: Option<&str>) -> (Child, String) {
     }
     let mut child = command.spawn().unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let base = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -250,16 +314,20 @@ fn start_server(db: &TestDb, failpoint: Option<&str>) -> (Child, String) {
 }
 
 /// Waits for the process to die by SIGKILL (the failpoint), or fails after 15 s.
-fn wait_for_sigkill(child: &mut Child) {
+async fn wait_for_sigkill(child: &mut Child) {
     use std::os::unix::process::ExitStatusExt;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert_eq!(status.signal(), Some(9), "exited with {status:?}, not SIGKILL");
+            assert_eq!(
+                status.signal(),
+                Some(9),
+                "exited with {status:?}, not SIGKILL"
+            );
             return;
         }
         assert!(Instant::now() < deadline, "the failpoint never fired");
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -290,7 +358,10 @@ async fn wait_fulfilled(base: &str, token: &str, id: &str) -> Value {
         if fulfilled(&order) {
             return order;
         }
-        assert!(Instant::now() < deadline, "not fulfilled after restart: {order:#}");
+        assert!(
+            Instant::now() < deadline,
+            "not fulfilled after restart: {order:#}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -298,25 +369,38 @@ async fn wait_fulfilled(base: &str, token: &str, id: &str) -> Value {
 async fn crash_before_and_after_the_vendor_call_still_orders_once(db: TestDb) {
     let sim = simulator().await;
     for args in [
-        vec!["vendor", "add", "acme", "--base-url", sim.base_url().as_str()],
+        vec![
+            "vendor",
+            "add",
+            "acme",
+            "--base-url",
+            sim.base_url().as_str(),
+        ],
         vec!["brand", "add", "acme", "amazon-us"],
     ] {
         let out = db.cli(&args);
         assert!(out.status.success(), "{}", stderr(&out));
     }
     let token_out = db.cli(&["token", "create", "--name", "checkout"]);
-    let token = String::from_utf8(token_out.stdout).unwrap().trim().to_string();
+    let token = String::from_utf8(token_out.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
 
     // 1. Killed after the order was committed, before the vendor was called.
     let (mut server, base) = start_server(&db, Some("before_vendor_call"));
     let first = place(&base, &token, "crash-1").await;
-    wait_for_sigkill(&mut server);
-    assert_eq!(sim.stats().orders, 0, "the vendor was called before the crash point");
+    wait_for_sigkill(&mut server).await;
+    assert_eq!(
+        sim.stats().orders,
+        0,
+        "the vendor was called before the crash point"
+    );
 
     // 2. Killed after the vendor answered, before the answer was recorded. (The restarted
     //    process also resumes order 1, past its lease, and dies right after placing it.)
     let (mut server, base) = start_server(&db, Some("after_vendor_call"));
-    wait_for_sigkill(&mut server);
+    wait_for_sigkill(&mut server).await;
     assert_eq!(sim.stats().orders, 1);
 
     // 3. A healthy restart finishes everything, sending the same keys again.
@@ -329,5 +413,9 @@ async fn crash_before_and_after_the_vendor_call_still_orders_once(db: TestDb) {
     let _ = server.kill();
     let _ = server.wait();
     let stats = sim.stats();
-    assert_eq!((stats.orders, stats.keys, stats.max_orders_per_key), (2, 2, 1), "{stats:?}");
+    assert_eq!(
+        (stats.orders, stats.keys, stats.max_orders_per_key),
+        (2, 2, 1),
+        "{stats:?}"
+    );
 }
