@@ -115,7 +115,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     telemetry::prometheus();
     let (stop_workers, workers_stopped) = watch::channel(false);
-    let workers = outbox::spawn_workers(&db, &config.outbox, &outbox_wake, &workers_stopped);
+    let mut workers = outbox::spawn_workers(&db, &config.outbox, &outbox_wake, &workers_stopped);
+    workers.push(tokio::spawn(purge_idempotency_records(
+        db.clone(),
+        workers_stopped.clone(),
+    )));
     tracing::info!(%addr, database = %config.database, outbox_workers = workers.len(), "giftrecon is serving");
     println!(
         "giftrecon is running at http://{addr} ({})",
@@ -128,6 +132,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     db.close().await;
     served
+}
+
+/// Forgets idempotency records past retention, hourly (their orders stay).
+async fn purge_idempotency_records(db: Db, mut stop: watch::Receiver<bool>) {
+    loop {
+        match app::storage::idempotency::purge_expired(&db, chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired idempotency records removed"),
+            Err(err) => tracing::warn!(error = %err, "could not purge idempotency records"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {},
+        }
+    }
 }
 
 pub(crate) async fn shutdown_signal() {

@@ -1,8 +1,6 @@
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::helpers::{assert_one_line_error, run_cli, stderr, stdout, TestDb};
+use crate::helpers::{assert_one_line_error, run_cli, spawn_listening, stderr, stdout, TestDb};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -278,25 +276,11 @@ async fn user_add_rejects_bad_input(db: TestDb) {
 
 /// The real binary, as an operator runs it: picks a port, serves pages, health and readiness.
 async fn serve_answers_health_and_pages(db: TestDb) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_giftrecon"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .current_dir(db.dir.path())
-        .env("DATABASE_URL", &db.url)
-        .env_remove("GIFTRECON_ADDR")
-        .env_remove("GIFTRECON_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_string();
+    let (mut child, base) = spawn_listening(
+        db.dir.path(),
+        &["serve", "--addr", "127.0.0.1:0"],
+        &[("DATABASE_URL", db.url.as_str())],
+    );
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

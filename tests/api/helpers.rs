@@ -306,3 +306,38 @@ impl TestApp {
         app::on_db!(&self.db, pool => sqlx::query_scalar(&sql).fetch_one(pool).await).unwrap()
     }
 }
+
+/// Starts the `giftrecon` binary in `dir` with a clean environment for the variables giftrecon
+/// reads, plus `env`; returns the process and the first `http://` address it prints on stdout
+/// (both `serve` and `vendor-sim` announce where they listen on their first line).
+pub fn spawn_listening(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_giftrecon"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("GIFTRECON_CONFIG")
+        .env_remove("GIFTRECON_ADDR")
+        .env_remove("GIFTRECON_FAILPOINT")
+        .env_remove("GIFTRECON_SIM_WEBHOOK_SECRET")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().expect("spawn giftrecon");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the first line");
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, base)
+}

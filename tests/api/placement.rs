@@ -1,8 +1,7 @@
 //! Orders placed through the outbox against the vendor simulator, with faults and crashes. The
 //! proof of "never twice" is at the far side: the simulator's count of orders per key.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,7 @@ use giftrecon::outbox::OutboxWorker;
 use giftrecon::sim::{self, FaultsPatch, SimConfig, SimHandle};
 use serde_json::{json, Value};
 
-use crate::helpers::{stderr, TestApp, TestDb};
+use crate::helpers::{spawn_listening, stderr, TestApp, TestDb};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -283,34 +282,21 @@ fn start_server(db: &TestDb, failpoint: Option<&str>) -> (Child, String) {
         "[outbox]\nworkers = 1\nlease_secs = 2\nbase_delay_ms = 10\nmax_delay_ms = 100\nvendor_timeout_ms = 1000\nsync_delay_ms = 20\nidle_poll_ms = 50\n",
     )
     .unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_giftrecon"));
-    command
-        .args([
+    let mut env = vec![("DATABASE_URL", db.url.as_str())];
+    if let Some(point) = failpoint {
+        env.push(("GIFTRECON_FAILPOINT", point));
+    }
+    spawn_listening(
+        db.dir.path(),
+        &[
             "--config",
             "giftrecon.toml",
             "serve",
             "--addr",
             "127.0.0.1:0",
-        ])
-        .current_dir(db.dir.path())
-        .env("DATABASE_URL", &db.url)
-        .env_remove("GIFTRECON_FAILPOINT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    if let Some(point) = failpoint {
-        command.env("GIFTRECON_FAILPOINT", point);
-    }
-    let mut child = command.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_string();
-    (child, base)
+        ],
+        &env,
+    )
 }
 
 /// Waits for the process to die by SIGKILL (the failpoint), or fails after 15 s.

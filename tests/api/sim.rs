@@ -1,15 +1,13 @@
 //! The vendor simulator, driven over HTTP like the generic adapter will drive it.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use giftrecon::sim::{self, SimConfig, SimHandle, SimStats};
 use serde_json::{json, Value};
 
-use crate::helpers::{run_cli, stderr};
+use crate::helpers::{run_cli, spawn_listening, stderr};
 
 mod reconciliation;
 mod webhooks;
@@ -488,23 +486,12 @@ fn vendor_sim_flags_are_validated() {
 #[cfg(unix)]
 #[tokio::test]
 async fn vendor_sim_command_serves_until_stopped() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_giftrecon"))
-        .args(["vendor-sim", "--addr", "127.0.0.1:0", "--latency-ms", "1"])
-        .env_remove("GIFTRECON_CONFIG")
-        .env_remove("GIFTRECON_SIM_WEBHOOK_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("vendor simulator listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = spawn_listening(
+        dir.path(),
+        &["vendor-sim", "--addr", "127.0.0.1:0", "--latency-ms", "1"],
+        &[],
+    );
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
