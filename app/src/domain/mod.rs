@@ -50,13 +50,12 @@ pub(crate) fn describe_char(c: char) -> String {
     }
 }
 
-/// Test-only serde helpers: a tiny serializer to an inspectable value and
-/// deserializers from strings and string maps (no serde_json needed).
+/// Test-only serde helpers over serde_json, shaped for the domain's values (strings, and maps
+/// of string to string), keeping duplicate map keys so conflict handling can be tested.
 #[cfg(test)]
 pub(crate) mod serde_support {
-    use serde::de::value::{Error, MapDeserializer, StrDeserializer};
-    use serde::de::{DeserializeOwned, Error as _};
-    use serde::ser::{self, Impossible, Serialize};
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
 
     /// What a value serialized to: a string or a map of string to string.
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,19 +64,33 @@ pub(crate) mod serde_support {
         Map(Vec<(String, String)>),
     }
 
-    pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, Error> {
-        value.serialize(ValueSerializer)
+    pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, serde_json::Error> {
+        Ok(match serde_json::to_value(value)? {
+            serde_json::Value::String(s) => Value::Str(s),
+            serde_json::Value::Object(map) => Value::Map(
+                map.into_iter()
+                    .map(|(k, v)| (k, v.as_str().expect("string values").to_owned()))
+                    .collect(),
+            ),
+            other => panic!("not a string or a map of strings: {other}"),
+        })
     }
 
-    pub fn from_str<T: DeserializeOwned>(s: &str) -> Result<T, Error> {
-        T::deserialize(StrDeserializer::<Error>::new(s))
+    pub fn from_str<T: DeserializeOwned>(s: &str) -> Result<T, serde_json::Error> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned()))
     }
 
-    pub fn from_map<T: DeserializeOwned>(pairs: &[(&str, &str)]) -> Result<T, Error> {
-        T::deserialize(MapDeserializer::<_, Error>::new(pairs.iter().copied()))
+    /// Deserializes a JSON object written from `pairs` in order, duplicates included.
+    pub fn from_map<T: DeserializeOwned>(pairs: &[(&str, &str)]) -> Result<T, serde_json::Error> {
+        let quote = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
+        let body: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}:{}", quote(k), quote(v)))
+            .collect();
+        serde_json::from_str(&format!("{{{}}}", body.join(",")))
     }
 
-    pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, Error> {
+    pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, serde_json::Error> {
         match value {
             Value::Str(s) => from_str(s),
             Value::Map(pairs) => {
@@ -87,175 +100,6 @@ pub(crate) mod serde_support {
                     .collect();
                 from_map(&pairs)
             }
-        }
-    }
-
-    fn as_string(value: Value) -> Result<String, Error> {
-        match value {
-            Value::Str(s) => Ok(s),
-            Value::Map(_) => Err(Error::custom("nested maps are not supported")),
-        }
-    }
-
-    struct ValueSerializer;
-
-    pub struct MapSerializer {
-        pairs: Vec<(String, String)>,
-        key: Option<String>,
-    }
-
-    macro_rules! unsupported {
-        ($($name:ident($($arg:ty),*)),* $(,)?) => {$(
-            fn $name(self, $(_: $arg),*) -> Result<Value, Error> {
-                Err(<Error as ser::Error>::custom(concat!(stringify!($name), " is unsupported")))
-            }
-        )*};
-    }
-
-    impl ser::Serializer for ValueSerializer {
-        type Ok = Value;
-        type Error = Error;
-        type SerializeSeq = Impossible<Value, Error>;
-        type SerializeTuple = Impossible<Value, Error>;
-        type SerializeTupleStruct = Impossible<Value, Error>;
-        type SerializeTupleVariant = Impossible<Value, Error>;
-        type SerializeMap = MapSerializer;
-        type SerializeStruct = MapSerializer;
-        type SerializeStructVariant = Impossible<Value, Error>;
-
-        unsupported!(
-            serialize_bool(bool),
-            serialize_i8(i8),
-            serialize_i16(i16),
-            serialize_i32(i32),
-            serialize_i64(i64),
-            serialize_u8(u8),
-            serialize_u16(u16),
-            serialize_u32(u32),
-            serialize_u64(u64),
-            serialize_f32(f32),
-            serialize_f64(f64),
-            serialize_char(char),
-            serialize_bytes(&[u8]),
-            serialize_none(),
-            serialize_unit(),
-            serialize_unit_struct(&'static str),
-        );
-
-        fn serialize_str(self, v: &str) -> Result<Value, Error> {
-            Ok(Value::Str(v.to_owned()))
-        }
-        fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<Value, Error> {
-            v.serialize(self)
-        }
-        fn serialize_unit_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            variant: &'static str,
-        ) -> Result<Value, Error> {
-            Ok(Value::Str(variant.to_owned()))
-        }
-        fn serialize_newtype_struct<T: Serialize + ?Sized>(
-            self,
-            _: &'static str,
-            v: &T,
-        ) -> Result<Value, Error> {
-            v.serialize(self)
-        }
-        fn serialize_newtype_variant<T: Serialize + ?Sized>(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: &T,
-        ) -> Result<Value, Error> {
-            Err(<Error as ser::Error>::custom(
-                "newtype variants are unsupported",
-            ))
-        }
-        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
-            Err(<Error as ser::Error>::custom("sequences are unsupported"))
-        }
-        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
-            Err(<Error as ser::Error>::custom("tuples are unsupported"))
-        }
-        fn serialize_tuple_struct(
-            self,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeTupleStruct, Error> {
-            Err(<Error as ser::Error>::custom(
-                "tuple structs are unsupported",
-            ))
-        }
-        fn serialize_tuple_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeTupleVariant, Error> {
-            Err(<Error as ser::Error>::custom(
-                "tuple variants are unsupported",
-            ))
-        }
-        fn serialize_map(self, _: Option<usize>) -> Result<MapSerializer, Error> {
-            Ok(MapSerializer {
-                pairs: Vec::new(),
-                key: None,
-            })
-        }
-        fn serialize_struct(self, _: &'static str, _: usize) -> Result<MapSerializer, Error> {
-            self.serialize_map(None)
-        }
-        fn serialize_struct_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeStructVariant, Error> {
-            Err(<Error as ser::Error>::custom(
-                "struct variants are unsupported",
-            ))
-        }
-    }
-
-    impl ser::SerializeMap for MapSerializer {
-        type Ok = Value;
-        type Error = Error;
-        fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
-            self.key = Some(as_string(to_value(key)?)?);
-            Ok(())
-        }
-        fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-            let key = self
-                .key
-                .take()
-                .ok_or_else(|| Error::custom("value without key"))?;
-            self.pairs.push((key, as_string(to_value(value)?)?));
-            Ok(())
-        }
-        fn end(self) -> Result<Value, Error> {
-            Ok(Value::Map(self.pairs))
-        }
-    }
-
-    impl ser::SerializeStruct for MapSerializer {
-        type Ok = Value;
-        type Error = Error;
-        fn serialize_field<T: Serialize + ?Sized>(
-            &mut self,
-            key: &'static str,
-            value: &T,
-        ) -> Result<(), Error> {
-            self.pairs
-                .push((key.to_owned(), as_string(to_value(value)?)?));
-            Ok(())
-        }
-        fn end(self) -> Result<Value, Error> {
-            Ok(Value::Map(self.pairs))
         }
     }
 }

@@ -653,9 +653,9 @@ mod tests {
         let pairs = [("amount", "50.00"), ("currency", "USD")];
         let expected = pairs.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec();
         assert_eq!(value, Value::Map(expected));
-        assert_eq!(from_value::<Money>(&value), Ok(usd(5000)));
+        assert_eq!(from_value::<Money>(&value).ok(), Some(usd(5000)));
         let m = from_map::<Money>(&[("amount", "-1.234"), ("currency", "kwd")]);
-        assert_eq!(m, Ok(Money::from_minor(-1234, KWD)));
+        assert_eq!(m.ok(), Some(Money::from_minor(-1234, KWD)));
         let e = from_map::<Money>(&[("amount", "12.505"), ("currency", "USD")]).unwrap_err();
         assert!(e.to_string().contains("has 3 decimal places"), "{e}");
         assert!(from_map::<Money>(&[("amount", "1")]).is_err());
@@ -673,7 +673,7 @@ mod tests {
             prop_assert_eq!(Money::parse_signed(&m.amount_string(), currency), Ok(m));
             prop_assert_eq!(m.to_decimal().to_string(), m.amount_string());
             prop_assert_eq!(Money::from_decimal(m.to_decimal(), currency), Ok(m));
-            prop_assert_eq!(from_value::<Money>(&to_value(&m).unwrap()), Ok(m));
+            prop_assert_eq!(from_value::<Money>(&to_value(&m).unwrap()).ok(), Some(m));
         }
 
         #[test]
