@@ -116,11 +116,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     telemetry::prometheus();
     let (stop_workers, workers_stopped) = watch::channel(false);
     let mut workers = outbox::spawn_workers(&db, &config.outbox, &outbox_wake, &workers_stopped);
+    let outbox_workers = workers.len();
     workers.push(tokio::spawn(purge_idempotency_records(
         db.clone(),
         workers_stopped.clone(),
     )));
-    tracing::info!(%addr, database = %config.database, outbox_workers = workers.len(), "giftrecon is serving");
+    tracing::info!(%addr, database = %config.database, outbox_workers, "giftrecon is serving");
     println!(
         "giftrecon is running at http://{addr} ({})",
         config.database
