@@ -167,7 +167,7 @@ fn parse_orders_csv(
 ) -> Result<ParsedFile, String> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(reader);
+        .from_reader(crate::vendor_file::CrlfToLf::new(reader));
     let headers: Vec<String> = csv
         .headers()
         .map_err(|e| format!("cannot read the header line: {e}"))?

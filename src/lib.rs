@@ -11,4 +11,5 @@ pub mod outbox;
 pub mod sim;
 pub mod site;
 pub mod telemetry;
+pub mod vendor_file;
 pub mod vendors;
