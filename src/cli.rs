@@ -61,6 +61,22 @@ pub enum Command {
     /// Import files.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Write a realistic day of orders and the vendor's file for it (about 2.5% discrepancies):
+    /// orders.csv, vendor.csv and expected.json, for benchmarks and demos.
+    BenchData {
+        /// How many orders.
+        #[arg(long)]
+        orders: u64,
+        /// Folder to write into (created if missing).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Random seed (the same seed writes the same files).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The business day of the orders.
+        #[arg(long, default_value = "2026-12-01")]
+        date: chrono::NaiveDate,
+    },
     /// Run a simulator of the generic vendor API, with faults on request (for tests and demos).
     VendorSim(crate::sim::SimArgs),
 }

@@ -48,6 +48,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             with_db(&config, |db| async move { vendor(&db, command).await }).await
         }
         Command::VendorSim(args) => crate::sim::run(args).await,
+        Command::BenchData {
+            orders,
+            out,
+            seed,
+            date,
+        } => {
+            let generated = crate::bench_data::generate(orders, &out, seed, date)?;
+            println!(
+                "wrote {} orders and {} vendor records to {} (expected classes in expected.json)",
+                generated.orders,
+                generated.vendor_records,
+                out.display()
+            );
+            Ok(())
+        }
         Command::User(command) => {
             with_db(&config, |db| async move { user(&db, command).await }).await
         }

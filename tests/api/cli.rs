@@ -297,3 +297,73 @@ async fn serve_answers_health_and_pages(db: TestDb) {
     assert_eq!(page_status, 200);
     assert!(page_html.contains("No vendors yet"), "{page_html}");
 }
+
+#[test]
+fn bench_data_writes_both_files_and_the_expected_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cli(
+        dir.path(),
+        None,
+        &[
+            "bench-data",
+            "--orders",
+            "500",
+            "--out",
+            "data",
+            "--seed",
+            "3",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("vendor records to data"),
+        "{}",
+        stdout(&out)
+    );
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("data/expected.json")).unwrap(),
+    )
+    .unwrap();
+    let orders = std::fs::read_to_string(dir.path().join("data/orders.csv")).unwrap();
+    assert_eq!(
+        orders.lines().count() as u64 - 1,
+        expected["orders"].as_u64().unwrap()
+    );
+    assert!(orders
+        .starts_with("idempotency_key,customer_id,brand_id,amount,currency,status,created_at\n"));
+    // The same seed writes the same files.
+    run_cli(
+        dir.path(),
+        None,
+        &[
+            "bench-data",
+            "--orders",
+            "500",
+            "--out",
+            "again",
+            "--seed",
+            "3",
+        ],
+        None,
+    );
+    assert_eq!(
+        orders,
+        std::fs::read_to_string(dir.path().join("again/orders.csv")).unwrap()
+    );
+    let bad = run_cli(
+        dir.path(),
+        None,
+        &[
+            "bench-data",
+            "--orders",
+            "5",
+            "--out",
+            "x",
+            "--date",
+            "12/01/2026",
+        ],
+        None,
+    );
+    assert!(!bad.status.success());
+}
