@@ -13,6 +13,8 @@ use app::domain::{Currency, FieldError, IdempotencyKey, Money, OrderRequest, Ven
 use app::storage::orders::{self, ExternalPlacement, Order, Source};
 use app::storage::vendors::{self, Vendor};
 use app::storage::{brands, Db};
+
+use crate::csv_input;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 /// How many bad lines an error lists.
@@ -165,23 +167,8 @@ fn parse_orders_csv(
     vendor: &Vendor,
     owner: &str,
 ) -> Result<ParsedFile, String> {
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(crate::vendor_file::CrlfToLf::new(reader));
-    let headers: Vec<String> = csv
-        .headers()
-        .map_err(|e| format!("cannot read the header line: {e}"))?
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let h = if i == 0 {
-                h.trim_start_matches('\u{feff}')
-            } else {
-                h
-            };
-            h.trim().to_ascii_lowercase()
-        })
-        .collect();
+    let mut csv = csv_input::reader(reader);
+    let headers = csv_input::headers(&mut csv)?;
     let column = |name: &str| headers.iter().position(|h| h == name);
     let missing: Vec<&str> = REQUIRED
         .iter()
@@ -214,7 +201,7 @@ fn parse_orders_csv(
                 let line = e.position().map_or(0, |p| p.line());
                 bad.push(LineError {
                     line,
-                    error: csv_error(&e),
+                    error: csv_input::describe_error(&e).0,
                 });
                 continue;
             }
@@ -265,18 +252,6 @@ fn parse_orders_csv(
         }
     }
     Ok((rows, bad))
-}
-
-fn csv_error(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => {
-            format!("has {len} fields but the header has {expected_len}")
-        }
-        csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".into(),
-        _ => e.to_string(),
-    }
 }
 
 fn parse_row(

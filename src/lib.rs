@@ -6,6 +6,7 @@ pub mod bench_data;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod csv_input;
 pub mod http;
 pub mod import;
 pub mod outbox;

@@ -14,6 +14,7 @@ use app::domain::{Currency, Money};
 use chrono::{DateTime, Utc};
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 
+use crate::csv_input;
 use crate::import::parse_timestamp;
 
 /// The fields of a vendor record, by their canonical (generic format) names.
@@ -83,7 +84,7 @@ impl ColumnMap {
                     FIELDS.join(", ")
                 ));
             }
-            map.insert(field.to_string(), normalize(column));
+            map.insert(field.to_string(), csv_input::normalize_header(column));
         }
         Ok(ColumnMap(map))
     }
@@ -94,14 +95,6 @@ impl ColumnMap {
             .cloned()
             .unwrap_or_else(|| field.to_string())
     }
-}
-
-fn normalize(header: &str) -> String {
-    header
-        .trim()
-        .trim_start_matches('\u{feff}')
-        .trim()
-        .to_ascii_lowercase()
 }
 
 /// Raw cell values by field, before checking.
@@ -165,69 +158,6 @@ fn check(line: u64, raw: RawRow) -> Result<VendorRow, LineError> {
     }
 }
 
-/// Turns CRLF line ends into LF as bytes stream through. The csv crate miscounts lines in CRLF
-/// files (every line number comes out one short); users fix rows by the numbers we report.
-pub struct CrlfToLf<R> {
-    inner: R,
-    pending_cr: bool,
-}
-
-impl<R: Read> CrlfToLf<R> {
-    pub fn new(inner: R) -> Self {
-        CrlfToLf {
-            inner,
-            pending_cr: false,
-        }
-    }
-}
-
-impl<R: Read> Read for CrlfToLf<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            // Leave room to emit a held-back '\r' that turns out not to precede '\n'.
-            let n = self.inner.read(&mut buf[usize::from(self.pending_cr)..])?;
-            let start = usize::from(self.pending_cr);
-            if n == 0 {
-                if self.pending_cr {
-                    self.pending_cr = false;
-                    buf[0] = b'\r';
-                    return Ok(1);
-                }
-                return Ok(0);
-            }
-            let mut out = 0;
-            if self.pending_cr {
-                self.pending_cr = false;
-                if buf[start] != b'\n' {
-                    buf[out] = b'\r';
-                    out += 1;
-                }
-            }
-            for i in start..start + n {
-                let byte = buf[i];
-                if byte == b'\r' {
-                    match buf.get(i + 1).filter(|_| i + 1 < start + n) {
-                        Some(b'\n') => continue,
-                        Some(_) => {}
-                        None => {
-                            self.pending_cr = true;
-                            continue;
-                        }
-                    }
-                }
-                buf[out] = byte;
-                out += 1;
-            }
-            if out > 0 {
-                return Ok(out);
-            }
-        }
-    }
-}
-
 /// Reads a CSV file, calling `each` for every row in order. `Err` only when the file as a whole
 /// is unusable (no header line, a required column missing).
 pub fn read_csv(
@@ -235,15 +165,8 @@ pub fn read_csv(
     columns: &ColumnMap,
     mut each: impl FnMut(Result<VendorRow, LineError>),
 ) -> Result<(), String> {
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_reader(crate::vendor_file::CrlfToLf::new(reader));
-    let headers: Vec<String> = csv
-        .headers()
-        .map_err(|e| format!("cannot read the header line: {e}"))?
-        .iter()
-        .map(normalize)
-        .collect();
+    let mut csv = csv_input::reader(reader);
+    let headers = csv_input::headers(&mut csv)?;
     let positions: Vec<Option<usize>> = FIELDS
         .iter()
         .map(|field| {
@@ -276,20 +199,9 @@ pub fn read_csv(
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                let reason = match e.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => {
-                        format!("has {len} fields but the header has {expected_len}")
-                    }
-                    csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".into(),
-                    _ => e.to_string(),
-                };
+                let (reason, can_go_on) = csv_input::describe_error(&e);
                 each(Err(LineError { line, reason }));
-                if !matches!(
-                    e.kind(),
-                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
-                ) {
+                if !can_go_on {
                     return Ok(());
                 }
             }
@@ -342,7 +254,7 @@ impl<'de, F: FnMut(Result<VendorRow, LineError>)> Visitor<'de> for ElementsSeed<
             let line = self.count;
             let by_name: BTreeMap<String, &serde_json::value::RawValue> = element
                 .iter()
-                .map(|(k, v)| (normalize(k), v.as_ref()))
+                .map(|(k, v)| (csv_input::normalize_header(k), v.as_ref()))
                 .collect();
             let mut bad = Vec::new();
             let raw: RawRow = std::array::from_fn(|i| {
@@ -443,37 +355,6 @@ mod tests {
         assert_eq!(described.len(), expect.len(), "{described:#?}");
         for (got, want) in described.iter().zip(expect) {
             assert!(got.starts_with(want), "{got} / {want}");
-        }
-    }
-
-    #[test]
-    fn crlf_becomes_lf_across_read_boundaries() {
-        /// Hands out one byte per read, the worst case for a held-back '\r'.
-        struct Trickle<'a>(&'a [u8]);
-        impl Read for Trickle<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                match self.0.split_first() {
-                    Some((b, rest)) if !buf.is_empty() => {
-                        buf[0] = *b;
-                        self.0 = rest;
-                        Ok(1)
-                    }
-                    _ => Ok(0),
-                }
-            }
-        }
-        for input in ["a\r\nb\r\n", "a\rb\r", "\r\r\n\n", "plain"] {
-            let expected = input.replace("\r\n", "\n");
-            let mut whole = String::new();
-            CrlfToLf::new(input.as_bytes())
-                .read_to_string(&mut whole)
-                .unwrap();
-            assert_eq!(whole, expected, "{input:?}");
-            let mut trickled = String::new();
-            CrlfToLf::new(Trickle(input.as_bytes()))
-                .read_to_string(&mut trickled)
-                .unwrap();
-            assert_eq!(trickled, expected, "{input:?} one byte at a time");
         }
     }
 

@@ -30,17 +30,7 @@ pub const MAX_PAGE_LIMIT: usize = 1000;
 const MAX_ID_LEN: usize = 255;
 
 /// The CSV export's columns, in order.
-pub const CSV_HEADER: [&str; 9] = [
-    "vendor_order_id",
-    "idempotency_key",
-    "reference_id",
-    "brand_id",
-    "amount",
-    "currency",
-    "status",
-    "created_at",
-    "updated_at",
-];
+pub const CSV_HEADER: [&str; 9] = crate::vendor_file::FIELDS;
 
 /// One page of `GET /api/v1/reconciliation`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -119,6 +119,24 @@ impl Drop for TestDb {
     }
 }
 
+/// The binary, in `dir`, with every variable giftrecon reads removed from its environment.
+fn giftrecon_command(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_giftrecon"));
+    command.current_dir(dir);
+    for name in [
+        "DATABASE_URL",
+        "GIFTRECON_CONFIG",
+        "GIFTRECON_ADDR",
+        "GIFTRECON_LOG_FORMAT",
+        "GIFTRECON_FAILPOINT",
+        "GIFTRECON_SIM_WEBHOOK_SECRET",
+        "RUST_LOG",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
 /// Runs the binary with a clean environment for the variables giftrecon reads.
 pub fn run_cli(
     dir: &Path,
@@ -127,15 +145,9 @@ pub fn run_cli(
     stdin: Option<&str>,
 ) -> Output {
     use std::io::Write;
-    let mut command = Command::new(env!("CARGO_BIN_EXE_giftrecon"));
+    let mut command = giftrecon_command(dir);
     command
         .args(args)
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("GIFTRECON_CONFIG")
-        .env_remove("GIFTRECON_ADDR")
-        .env_remove("GIFTRECON_LOG_FORMAT")
-        .env_remove("RUST_LOG")
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -316,15 +328,9 @@ pub fn spawn_listening(
     env: &[(&str, &str)],
 ) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
-    let mut command = Command::new(env!("CARGO_BIN_EXE_giftrecon"));
+    let mut command = giftrecon_command(dir);
     command
         .args(args)
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("GIFTRECON_CONFIG")
-        .env_remove("GIFTRECON_ADDR")
-        .env_remove("GIFTRECON_FAILPOINT")
-        .env_remove("GIFTRECON_SIM_WEBHOOK_SECRET")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
