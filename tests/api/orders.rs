@@ -16,6 +16,7 @@ on_both_backends!(
     keys_are_scoped_to_the_token_owner,
     bulk_orders_report_each_item,
     lookup_by_key_and_by_id,
+    same_key_while_the_first_is_in_flight_is_409,
 );
 
 fn order(key: &str, amount: Value) -> String {
@@ -313,4 +314,44 @@ async fn lookup_by_key_and_by_id(db: TestDb) {
         404
     );
     assert_eq!(app.get_json("/api/v1/orders", &token).await.status(), 400);
+}
+
+async fn same_key_while_the_first_is_in_flight_is_409(db: TestDb) {
+    let (app, token) = app_with_vendor(db).await;
+    let body = order("k-busy", json!(5));
+    // Another request holds the key right now (claimed, not completed).
+    let fingerprint = app::domain::OrderRequest::new(
+        app::domain::IdempotencyKey::parse("k-busy").unwrap(),
+        "cust-1",
+        "amazon-us",
+        app::domain::Money::parse("5", app::domain::Currency::USD).unwrap(),
+        app::domain::VendorId::parse("acme").unwrap(),
+    )
+    .unwrap()
+    .fingerprint();
+    let claim = app::storage::idempotency::claim(
+        &app.db,
+        "checkout",
+        "k-busy",
+        &fingerprint,
+        chrono::Duration::seconds(30),
+        chrono::Duration::days(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(claim, app::storage::idempotency::Claim::Acquired);
+    let busy = app.post_json("/api/v1/orders", &token, &body).await;
+    assert_eq!(busy.status(), 409);
+    assert_eq!(busy.headers()["retry-after"], "1");
+    assert_eq!(app.count("orders").await, 0);
+    // Once the holder gives the key back, the same request goes through.
+    app::storage::idempotency::release(&app.db, "checkout", "k-busy")
+        .await
+        .unwrap();
+    assert_eq!(
+        app.post_json("/api/v1/orders", &token, &body)
+            .await
+            .status(),
+        201
+    );
 }
