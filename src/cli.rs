@@ -70,6 +70,9 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:3000].
     #[arg(long, env = "GIFTRECON_ADDR", value_name = "HOST:PORT")]
     pub addr: Option<SocketAddr>,
+    /// Mark session cookies `Secure` (with the `__Host-` prefix): for TLS, or behind a TLS proxy.
+    #[arg(long, env = "GIFTRECON_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +113,11 @@ pub enum UserCommand {
     },
     /// List users.
     List,
+    /// Disable a user: they cannot sign in, and their open sessions end at once.
+    Disable {
+        /// Login name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -36,6 +36,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(addr) = args.addr {
                 config.addr = addr;
             }
+            if args.secure_cookies {
+                config.security.secure_cookies = true;
+            }
             serve(config).await
         }
         Command::Migrate => {
@@ -106,6 +109,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState {
         db: db.clone(),
         leptos_options: http::leptos_options(site_root.as_deref(), addr),
+        security: config.security.policy(),
     };
     let outbox_wake = Arc::new(Notify::new());
     let api = ApiState {
@@ -242,6 +246,12 @@ async fn user(db: &Db, command: UserCommand) -> anyhow::Result<()> {
             let hash = password::hash(&password).context("password")?;
             users::insert_user(db, &username, role, &hash).await?;
             println!("added user {username} ({role})");
+            Ok(())
+        }
+        UserCommand::Disable { name } => {
+            let username = Username::parse(&name).context("user name")?;
+            users::disable_user(db, &username).await?;
+            println!("disabled user {username}; their sessions have ended");
             Ok(())
         }
         UserCommand::List => {

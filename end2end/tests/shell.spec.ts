@@ -1,4 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
+import { E2E_PASSWORD, E2E_USER } from '../e2e-user';
 
 const NAVIGATION = ['Overview', 'Discrepancies', 'Daily close', 'Orders', 'Imports', 'Vendors', 'Audit log'];
 
@@ -7,6 +8,17 @@ async function openHydrated(page: Page, path: string) {
   await page.goto(path);
   await expect(page.locator('[data-hydrated="true"]')).toBeAttached();
 }
+
+/** Every page needs a session: sign in through the form as a person would. */
+test.beforeEach(async ({ page }) => {
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login$/);
+  await page.getByLabel('Username').fill(E2E_USER);
+  await page.getByLabel('Password').fill(E2E_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByRole('button', { name: 'Sign out' })).toBeVisible();
+});
 
 test('the shell is server-rendered with every page in the navigation', async ({ page }) => {
   await openHydrated(page, '/');

@@ -9,6 +9,7 @@ pub mod brands;
 pub mod idempotency;
 pub mod orders;
 pub mod outbox;
+pub mod sessions;
 pub mod tokens;
 mod url;
 pub mod users;

@@ -181,6 +181,38 @@ pub fn AuditLog() -> impl IntoView {
     }
 }
 
+/// Sign-in: a plain form posted to `/auth/login`, so it works before the WebAssembly loads.
+#[component]
+pub fn Login() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let problem = move || {
+        query.with(|q| match q.get("error").as_deref() {
+            Some("invalid") => Some("Wrong username or password."),
+            Some("locked") => Some("Too many failed sign-ins. Wait a few minutes and try again."),
+            Some(_) => Some("Sign-in failed. Try again."),
+            None => None,
+        })
+    };
+    view! {
+        <Title text="Sign in"/>
+        <h1>"Sign in"</h1>
+        {move || problem().map(|text| view! { <p class="notice error" role="alert">{text}</p> })}
+        <form method="post" action="/auth/login" class="login">
+            <label for="username">"Username"</label>
+            <input id="username" name="username" type="text" autocomplete="username" required/>
+            <label for="password">"Password"</label>
+            <input
+                id="password"
+                name="password"
+                type="password"
+                autocomplete="current-password"
+                required
+            />
+            <button type="submit">"Sign in"</button>
+        </form>
+    }
+}
+
 #[component]
 pub fn NotFound() -> impl IntoView {
     #[cfg(feature = "ssr")]

@@ -1,0 +1,465 @@
+//! Sign-in, sessions, authorization, cross-site request protection and security headers.
+
+use app::domain::Role;
+use app::server::auth::SecurityPolicy;
+use leptos::server_fn::ServerFn;
+
+use crate::helpers::{stderr, TestApp, TestDb, PASSWORD};
+use crate::on_both_backends;
+
+on_both_backends!(
+    pages_send_visitors_to_the_sign_in_page,
+    authorization_matrix,
+    sign_in_sets_a_strict_cookie_and_stores_only_a_hash,
+    secure_cookies_use_the_host_prefix,
+    failed_sign_in_does_not_say_whether_the_user_exists,
+    sign_out_ends_the_session_on_the_server,
+    idle_and_absolute_timeouts_end_sessions,
+    disabling_a_user_ends_their_sessions,
+    failed_sign_ins_are_limited_per_user,
+    failed_sign_ins_are_limited_per_address,
+    cross_site_requests_are_refused,
+    every_response_has_security_headers,
+    vendor_text_is_rendered_escaped,
+);
+
+fn server_fns() -> [(&'static str, &'static str, &'static [Role]); 2] {
+    [
+        (
+            "system_status",
+            app::server::SystemStatus::PATH,
+            app::server::access::SYSTEM_STATUS,
+        ),
+        (
+            "list_vendors",
+            app::server::ListVendors::PATH,
+            app::server::access::LIST_VENDORS,
+        ),
+    ]
+}
+
+async fn pages_send_visitors_to_the_sign_in_page(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    for page in ["/", "/vendors", "/audit", "/orders"] {
+        let response = app.get(page).await;
+        assert_eq!(response.status(), 303, "{page}");
+        assert_eq!(response.headers()["location"], "/login", "{page}");
+    }
+    let login = app.get("/login").await;
+    assert_eq!(login.status(), 200);
+    let html = login.text().await.unwrap();
+    for text in [
+        "<label for=\"username\">Username</label>",
+        "<label for=\"password\">Password</label>",
+        ">Sign in</button>",
+        "action=\"/auth/login\"",
+    ] {
+        assert!(html.contains(text), "{text} missing: {html}");
+    }
+    // No data leaks into the sign-in page.
+    assert!(!html.contains("data-testid=\"database\""), "{html}");
+
+    // Signed in, the sign-in page sends you home and pages render.
+    let cookie = app.signed_in(Role::Support).await;
+    let again = app.get_with("/login", &cookie).await;
+    assert_eq!(again.status(), 303);
+    assert_eq!(again.headers()["location"], "/");
+    assert_eq!(app.get_with("/", &cookie).await.status(), 200);
+}
+
+async fn authorization_matrix(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    // Support may see the overview but not vendor configuration.
+    assert!(!app::server::access::LIST_VENDORS.contains(&Role::Support));
+    for (name, path, _) in server_fns() {
+        let response = app.call(path, None).await;
+        assert_eq!(response.status(), 401, "anonymous → {name}");
+    }
+    for role in Role::ALL {
+        let cookie = app.signed_in(role).await;
+        for (name, path, allowed) in server_fns() {
+            let response = app.call(path, Some(&cookie)).await;
+            let expected = if allowed.contains(&role) { 200 } else { 403 };
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            assert_eq!(status, expected, "{role} → {name}: {body}");
+            if expected == 403 {
+                assert!(body.contains("your role does not allow this"), "{body}");
+            }
+        }
+    }
+}
+
+async fn sign_in_sets_a_strict_cookie_and_stores_only_a_hash(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    app.add_user("Ana", Role::Admin).await;
+    // Usernames are case-insensitive.
+    let response = app.login("ana", PASSWORD).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/");
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(set_cookie.starts_with("giftrecon_session="), "{set_cookie}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+    let token = set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("giftrecon_session=")
+        .to_string();
+    assert_eq!(token.len(), 64);
+    let ids: Vec<String> = app::on_db!(&app.db, pool => {
+        sqlx::query_scalar("SELECT id FROM sessions").fetch_all(pool).await
+    })
+    .unwrap();
+    assert_eq!(ids, vec![app::storage::sessions::session_id(&token)]);
+    assert!(!ids.contains(&token));
+
+    // A second sign-in in the same browser gets a new id, and the old one ends.
+    let old_cookie = format!("giftrecon_session={token}");
+    let again = app
+        .client
+        .post(app.url("/auth/login"))
+        .header("origin", format!("http://{}", app.addr))
+        .header("cookie", &old_cookie)
+        .form(&[("username", "ana"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 303);
+    let new_cookie = again.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_cookie, old_cookie);
+    let status = app::server::SystemStatus::PATH;
+    assert_eq!(app.call(status, Some(&old_cookie)).await.status(), 401);
+    assert_eq!(app.call(status, Some(&new_cookie)).await.status(), 200);
+}
+
+async fn secure_cookies_use_the_host_prefix(db: TestDb) {
+    let policy = SecurityPolicy {
+        secure_cookies: true,
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(db, policy).await;
+    app.add_user("ana", Role::Admin).await;
+    let response = app.login("ana", PASSWORD).await;
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        set_cookie.starts_with("__Host-giftrecon_session="),
+        "{set_cookie}"
+    );
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap();
+    let status = app::server::SystemStatus::PATH;
+    assert_eq!(app.call(status, Some(cookie)).await.status(), 200);
+    // The unprefixed name is not accepted in its place.
+    let unprefixed = cookie.trim_start_matches("__Host-");
+    assert_eq!(app.call(status, Some(unprefixed)).await.status(), 401);
+}
+
+async fn failed_sign_in_does_not_say_whether_the_user_exists(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    app.add_user("ana", Role::Admin).await;
+    let wrong_password = app.login("ana", "not the password at all").await;
+    let no_such_user = app.login("nobody", "not the password at all").await;
+    assert_eq!(wrong_password.status(), 401);
+    assert_eq!(no_such_user.status(), 401);
+    assert!(wrong_password.headers().get("set-cookie").is_none());
+    let a = wrong_password.text().await.unwrap();
+    let b = no_such_user.text().await.unwrap();
+    assert_eq!(a, b);
+    assert!(a.contains("Wrong username or password."), "{a}");
+    assert_eq!(app.count("sessions").await, 0);
+}
+
+async fn sign_out_ends_the_session_on_the_server(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let cookie = app.signed_in(Role::Admin).await;
+    let status = app::server::SystemStatus::PATH;
+    assert_eq!(app.call(status, Some(&cookie)).await.status(), 200);
+    let out = app
+        .client
+        .post(app.url("/auth/logout"))
+        .header("origin", format!("http://{}", app.addr))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(out.headers()["location"], "/login");
+    assert!(out.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    // The old cookie, replayed, no longer works anywhere.
+    assert_eq!(app.call(status, Some(&cookie)).await.status(), 401);
+    assert_eq!(app.get_with("/", &cookie).await.status(), 303);
+}
+
+async fn set_session_times(app: &TestApp, last_seen_ago_secs: i64, expires_in_secs: i64) {
+    let now = app::storage::now_utc();
+    app::on_db!(&app.db, pool => {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1, expires_at = $2")
+            .bind(now - chrono::Duration::seconds(last_seen_ago_secs))
+            .bind(now + chrono::Duration::seconds(expires_in_secs))
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+}
+
+async fn idle_and_absolute_timeouts_end_sessions(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let status = app::server::SystemStatus::PATH;
+    let cookie = app.signed_in(Role::Admin).await;
+    // Used 29 minutes ago: still live, and using it restarts the idle clock.
+    set_session_times(&app, 29 * 60, 3600).await;
+    assert_eq!(app.call(status, Some(&cookie)).await.status(), 200);
+    let last_seen: chrono::DateTime<chrono::Utc> = app::on_db!(&app.db, pool => {
+        sqlx::query_scalar("SELECT last_seen_at FROM sessions").fetch_one(pool).await
+    })
+    .unwrap();
+    assert!(chrono::Utc::now() - last_seen < chrono::Duration::minutes(1));
+    // Idle for 30 minutes: over.
+    set_session_times(&app, 30 * 60, 3600).await;
+    assert_eq!(app.call(status, Some(&cookie)).await.status(), 401);
+
+    // Active, but past the absolute limit: over.
+    let cookie = app.session("admin").await;
+    set_session_times(&app, 0, 3600).await;
+    assert_eq!(app.call(status, Some(&cookie)).await.status(), 200);
+    set_session_times(&app, 0, -1).await;
+    assert_eq!(app.call(status, Some(&cookie)).await.status(), 401);
+
+    // A new session is created with the configured absolute limit (12 h by default).
+    app.session("admin").await;
+    let (created, expires): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) =
+        app::on_db!(&app.db, pool => {
+            sqlx::query_as("SELECT created_at, expires_at FROM sessions ORDER BY created_at DESC LIMIT 1")
+                .fetch_one(pool)
+                .await
+        })
+        .unwrap();
+    assert_eq!(expires - created, chrono::Duration::hours(12));
+}
+
+async fn disabling_a_user_ends_their_sessions(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let status = app::server::SystemStatus::PATH;
+    let ana = app.signed_in(Role::Admin).await;
+    let ana_too = app.session("admin").await;
+    let bo = app.signed_in(Role::Support).await;
+    let out = app.test_db.cli(&["user", "disable", "admin"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.call(status, Some(&ana)).await.status(), 401);
+    assert_eq!(app.call(status, Some(&ana_too)).await.status(), 401);
+    // Other users are untouched.
+    assert_eq!(app.call(status, Some(&bo)).await.status(), 200);
+    // And the disabled user cannot sign in again, with the same answer as a wrong password.
+    assert_eq!(app.login("admin", PASSWORD).await.status(), 401);
+    let unknown = app.test_db.cli(&["user", "disable", "nobody"]);
+    assert!(!unknown.status.success());
+}
+
+async fn failed_sign_ins_are_limited_per_user(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    app.add_user("ana", Role::Admin).await;
+    for attempt in 1..=5 {
+        let response = app.login("ana", "wrong password number x").await;
+        assert_eq!(response.status(), 401, "attempt {attempt}");
+    }
+    // Even the right password is refused now, without checking it.
+    let limited = app.login("ana", PASSWORD).await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().get("set-cookie").is_none());
+    assert_eq!(app.count("sessions").await, 0);
+    // Counted in the database, so every replica sees them; older failures stop counting.
+    app::on_db!(&app.db, pool => {
+        sqlx::query("UPDATE login_failures SET at = $1")
+            .bind(app::storage::now_utc() - chrono::Duration::minutes(16))
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    assert_eq!(app.login("ana", PASSWORD).await.status(), 303);
+}
+
+async fn failed_sign_ins_are_limited_per_address(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    app.add_user("ana", Role::Admin).await;
+    // Guessing across many usernames from one address is limited too.
+    for name in ["u1", "u2", "u3", "u4", "u5"] {
+        assert_eq!(app.login(name, "guess guess guess").await.status(), 401);
+    }
+    assert_eq!(app.login("ana", PASSWORD).await.status(), 429);
+}
+
+async fn cross_site_requests_are_refused(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let cookie = app.signed_in(Role::Admin).await;
+    let path = app::server::ListVendors::PATH;
+    let here = format!("http://{}", app.addr);
+    let send = |origin: Option<&str>, site: Option<&str>, json: bool| {
+        let mut request = app
+            .client
+            .post(app.url(path))
+            .header("cookie", &cookie)
+            .body(if json { "{}" } else { "" });
+        request = request.header(
+            "content-type",
+            if json {
+                "application/json"
+            } else {
+                "application/x-www-form-urlencoded"
+            },
+        );
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if let Some(site) = site {
+            request = request.header("sec-fetch-site", site);
+        }
+        request.send()
+    };
+    // A cross-site HTML form (as a browser sends it, were the cookie even attached).
+    let form = send(Some("https://evil.example"), Some("cross-site"), false)
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 403);
+    // A forged Origin, even with a JSON body.
+    let forged = send(Some("https://evil.example"), None, true)
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    // Sec-Fetch-Site: cross-site alone.
+    let cross = send(None, Some("cross-site"), true).await.unwrap();
+    assert_eq!(cross.status(), 403);
+    // A same-origin form post without the JSON body or custom header.
+    let simple = send(Some(&here), Some("same-origin"), false).await.unwrap();
+    assert_eq!(simple.status(), 403);
+    // The real app's request passes.
+    let ok = send(Some(&here), Some("same-origin"), true).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    // Server functions are POST only.
+    let get = app.get_with(path, &cookie).await;
+    assert!(
+        get.status() == 405 || get.status() == 404,
+        "{}",
+        get.status()
+    );
+
+    // Sign-in and sign-out forms from another site are refused too.
+    let login = app
+        .client
+        .post(app.url("/auth/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("username", "admin"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 403);
+    let logout = app
+        .client
+        .post(app.url("/auth/logout"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 403);
+    assert_eq!(app.call(path, Some(&cookie)).await.status(), 200);
+}
+
+async fn every_response_has_security_headers(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let cookie = app.signed_in(Role::Admin).await;
+    for response in [
+        app.get("/login").await,
+        app.get_with("/", &cookie).await,
+        app.get("/healthz").await,
+        app.get("/no-such-page").await,
+    ] {
+        let headers = response.headers().clone();
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "same-origin");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        let csp = headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(
+            csp.contains("script-src 'self' 'wasm-unsafe-eval' 'nonce-"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+    }
+    // The page's inline scripts carry this response's nonce, and it changes per response.
+    let page = app.get_with("/", &cookie).await;
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "{nonce}: {html}"
+    );
+    let inline_scripts = html.matches("<script").count();
+    let with_nonce = html.matches(&format!("<script nonce=\"{nonce}\"")).count()
+        + html.matches(&format!("nonce=\"{nonce}\">")).count();
+    assert!(inline_scripts > 0 && with_nonce > 0, "{html}");
+    let other = app.get_with("/", &cookie).await;
+    assert!(!other.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains(&nonce));
+}
+
+async fn vendor_text_is_rendered_escaped(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    app.add_vendor("acme", "https://api.acme.example", &[])
+        .await;
+    // A base URL as a hostile file or vendor could deliver it, written straight to the table.
+    let hostile = "https://x.example/<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
+    app::on_db!(&app.db, pool => {
+        sqlx::query("UPDATE vendors SET base_url = $1").bind(hostile).execute(pool).await.map(|_| ())
+    })
+    .unwrap();
+    let cookie = app.signed_in(Role::Admin).await;
+    let html = app
+        .get_with("/vendors", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("<script>alert(1)"), "{html}");
+    assert!(!html.contains("<img src=x"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+}
