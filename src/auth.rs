@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use app::server::auth::{self, CspNonce, LoginError, SecurityPolicy};
 use app::server::AppState;
+use app::storage::audit::{self, AuditEvent};
 use app::storage::sessions::{self, SessionUser};
 use app::storage::{now_utc, Db};
 use axum::extract::{ConnectInfo, FromRequest, Request, State};
@@ -283,6 +284,14 @@ async fn logout(State(state): State<AppState>, request: Request) -> Response {
         if let Err(err) = sessions::revoke(&state.db, &user.session_id).await {
             tracing::error!(error = %err, "cannot end a session");
             return (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response();
+        }
+        let event = AuditEvent::new(
+            &user.username,
+            "logout",
+            format!("user:{}", user.username.to_ascii_lowercase()),
+        );
+        if let Err(err) = audit::record(&state.db, &event).await {
+            tracing::error!(error = %err, "cannot record a sign-out");
         }
         tracing::info!(user = %user.username, "signed out");
     }

@@ -61,6 +61,9 @@ pub enum Command {
     /// Import files.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Inspect the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Run a simulator of the generic vendor API, with faults on request (for tests and demos).
     VendorSim(crate::sim::SimArgs),
 }
@@ -118,6 +121,12 @@ pub enum UserCommand {
         /// Login name.
         name: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; fails naming the first row that was edited or follows a removed row.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,6 @@
 //! Integration tests: every test runs once on SQLite and once on PostgreSQL.
 
+mod audit;
 mod auth;
 mod cli;
 mod helpers;

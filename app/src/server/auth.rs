@@ -7,6 +7,7 @@ use leptos::prelude::*;
 
 use crate::domain::{Role, Username};
 use crate::server::password;
+use crate::storage::audit::{self, AuditEvent};
 use crate::storage::sessions::{self, SessionUser};
 use crate::storage::{now_utc, users, Db};
 
@@ -118,8 +119,16 @@ pub async fn login(
     let since = now - chrono(policy.failure_window);
     let (by_user, by_addr) =
         sessions::recent_login_failures(db, &username_key, client_addr, since).await?;
+    // Who tried, as far as we know before checking: the address, and the name they typed (only
+    // when it is a valid username, so a password typed into the wrong field is never recorded).
+    let actor = format!("address:{client_addr}");
+    let subject = match Username::parse(username.trim()) {
+        Ok(name) => format!("user:{}", name.normalized()),
+        Err(_) => "user:(not a valid username)".to_string(),
+    };
     let limit = i64::from(policy.max_login_failures);
     if by_user >= limit || by_addr >= limit {
+        audit::record(db, &AuditEvent::new(actor, "login_rate_limited", subject)).await?;
         return Err(LoginError::RateLimited);
     }
     let credentials = match Username::parse(username.trim()) {
@@ -144,14 +153,26 @@ pub async fn login(
     .map_err(|e| LoginError::Internal(e.to_string()))?;
     let Some((user, rehash)) = checked else {
         sessions::record_login_failure(db, &username_key, client_addr, now).await?;
+        audit::record(db, &AuditEvent::new(actor, "login_failed", subject)).await?;
         return Err(LoginError::Invalid);
     };
     if let Some(hash) = rehash {
         users::set_password_hash(db, user.id, &hash).await?;
+        audit::record(
+            db,
+            &AuditEvent::new(&user.username, "password_rehash", subject.clone()),
+        )
+        .await?;
     }
     sessions::clear_login_failures(db, &username_key).await?;
     let token = sessions::create(db, user.id, now, chrono(policy.absolute_timeout)).await?;
     let session_id = sessions::session_id(&token);
+    audit::record(
+        db,
+        &AuditEvent::new(&user.username, "login", subject)
+            .after(serde_json::json!({ "address": client_addr, "role": user.role })),
+    )
+    .await?;
     Ok((
         token,
         SessionUser {
@@ -176,9 +197,10 @@ fn fail_with(status: axum::http::StatusCode, message: &str) -> ServerFnError {
     ServerFnError::new(message)
 }
 
-/// The signed-in user if their role is one of `roles`; otherwise 401 (not signed in) or 403.
+/// The signed-in user if their role is one of `roles`; otherwise 401 (not signed in) or 403
+/// (recorded in the audit trail as `denied`, naming `action`).
 /// Every server function calls this first: the UI hiding a button is never the protection.
-pub fn require(roles: &[Role]) -> Result<SessionUser, ServerFnError> {
+pub async fn require(roles: &[Role], action: &str) -> Result<SessionUser, ServerFnError> {
     let Some(user) = current_user() else {
         return Err(fail_with(
             axum::http::StatusCode::UNAUTHORIZED,
@@ -186,7 +208,14 @@ pub fn require(roles: &[Role]) -> Result<SessionUser, ServerFnError> {
         ));
     };
     if !roles.contains(&user.role) {
-        tracing::warn!(user = %user.username, role = %user.role, "denied");
+        tracing::warn!(user = %user.username, role = %user.role, action, "denied");
+        if let Some(state) = use_context::<crate::server::AppState>() {
+            let event = AuditEvent::new(&user.username, "denied", action)
+                .after(serde_json::json!({ "role": user.role }));
+            if let Err(err) = audit::record(&state.db, &event).await {
+                tracing::error!(error = %err, "cannot record a denied action");
+            }
+        }
         return Err(fail_with(
             axum::http::StatusCode::FORBIDDEN,
             "your role does not allow this",

@@ -68,7 +68,7 @@ pub async fn current_user() -> Result<Option<SignedInUser>, ServerFnError> {
 
 #[server(input = Json)]
 pub async fn system_status() -> Result<InstallationSummary, ServerFnError> {
-    auth::require(access::SYSTEM_STATUS)?;
+    auth::require(access::SYSTEM_STATUS, "system_status").await?;
     let state = AppState::from_context()?;
     let vendors = crate::storage::vendors::list_vendors(&state.db)
         .await
@@ -86,7 +86,7 @@ pub async fn system_status() -> Result<InstallationSummary, ServerFnError> {
 
 #[server(input = Json)]
 pub async fn list_vendors() -> Result<Vec<VendorView>, ServerFnError> {
-    auth::require(access::LIST_VENDORS)?;
+    auth::require(access::LIST_VENDORS, "list_vendors").await?;
     let state = AppState::from_context()?;
     let vendors = crate::storage::vendors::list_vendors(&state.db)
         .await

@@ -5,6 +5,7 @@
 //! units beside an ISO 4217 code; timestamps as UTC (`TIMESTAMPTZ` on PostgreSQL, RFC 3339 text
 //! on SQLite).
 
+pub mod audit;
 pub mod brands;
 pub mod idempotency;
 pub mod orders;
