@@ -54,3 +54,23 @@ test('navigating between pages happens in the browser without a reload', async (
   const marker = await page.evaluate(() => (window as unknown as { marker?: string }).marker);
   expect(marker).toBe('still here');
 });
+
+test('the page hydrates under the Content-Security-Policy without violations', async ({ page }) => {
+  const violations: string[] = [];
+  page.on('console', (message) => {
+    if (message.text().includes('Content Security Policy')) violations.push(message.text());
+  });
+  await openHydrated(page, '/vendors');
+  await expect(page.getByRole('heading', { level: 1, name: 'Vendors' })).toBeVisible();
+  expect(violations).toEqual([]);
+});
+
+test('signing out ends the session: pages send you back to sign in', async ({ page }) => {
+  await openHydrated(page, '/');
+  await expect(page.getByTestId('whoami')).toContainText(E2E_USER);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto('/vendors');
+  await expect(page).toHaveURL(/\/login$/);
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
+});
