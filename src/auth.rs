@@ -99,7 +99,7 @@ async fn check(guard: &Guard, request: &mut Request) -> Result<(), Response> {
         request.extensions_mut().insert(user);
     }
     let signed_in = request.extensions().get::<SessionUser>().is_some();
-    if request.method() == Method::GET && is_page {
+    if matches!(*request.method(), Method::GET | Method::HEAD) && is_page {
         if path == LOGIN_PAGE && signed_in {
             return Err(Redirect::to("/").into_response());
         }
@@ -207,11 +207,7 @@ pub struct LoginForm {
 /// POST /auth/login (form): a new session and 303 to the overview; 401 or 429 otherwise.
 #[tracing::instrument(skip_all)]
 async fn login(State(state): State<AppState>, request: Request) -> Response {
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let client = client_address(&state.security, &request);
     // A session id never survives a sign-in: whatever session the browser had ends here.
     if let Some(old) = request.extensions().get::<SessionUser>() {
         let _ = sessions::revoke(&state.db, &old.session_id).await;
@@ -257,6 +253,29 @@ async fn login(State(state): State<AppState>, request: Request) -> Response {
             (status, sign_in_failed_page(&message)).into_response()
         }
     }
+}
+
+/// The client's address for rate limiting: the rightmost entry of the configured proxy header
+/// (what our own proxy appended), else the TCP peer.
+fn client_address(policy: &SecurityPolicy, request: &Request) -> String {
+    let from_proxy = policy.client_address_header.as_deref().and_then(|name| {
+        request
+            .headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty())
+            .map(|v| v.chars().take(64).collect::<String>())
+    });
+    from_proxy.unwrap_or_else(|| {
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            .unwrap_or_else(|| "unknown".into())
+    })
 }
 
 fn capitalize(text: &str) -> String {

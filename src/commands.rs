@@ -165,6 +165,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         db.clone(),
         workers_stopped.clone(),
     )));
+    workers.push(tokio::spawn(purge_stale_sessions(
+        db.clone(),
+        config.security.policy(),
+        workers_stopped.clone(),
+    )));
     tracing::info!(%addr, database = %config.database, outbox_workers = workers.len(), "giftrecon is serving");
     println!(
         "giftrecon is running at http://{addr} ({})",
@@ -186,6 +191,33 @@ async fn purge_idempotency_records(db: Db, mut stop: watch::Receiver<bool>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired idempotency records removed"),
             Err(err) => tracing::warn!(error = %err, "could not purge idempotency records"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {},
+        }
+    }
+}
+
+/// Forgets dead sessions and old failed sign-ins, hourly (the audit trail keeps the history).
+async fn purge_stale_sessions(
+    db: Db,
+    policy: app::server::auth::SecurityPolicy,
+    mut stop: watch::Receiver<bool>,
+) {
+    let window = chrono::Duration::from_std(policy.failure_window).unwrap_or(chrono::Duration::MAX);
+    loop {
+        let now = app::storage::now_utc();
+        match app::storage::sessions::purge_stale(&db, now, policy.idle(), window).await {
+            Ok((0, 0)) => {}
+            Ok((sessions, failures)) => {
+                tracing::info!(
+                    sessions,
+                    failures,
+                    "stale sessions and sign-in failures removed"
+                )
+            }
+            Err(err) => tracing::warn!(error = %err, "could not purge stale sessions"),
         }
         tokio::select! {
             _ = stop.changed() => return,

@@ -58,6 +58,10 @@ pub struct SecuritySettings {
     /// Failed sign-ins allowed per username and per client address within the window (then 429).
     pub max_login_failures: u32,
     pub login_failure_window_minutes: u64,
+    /// Behind a reverse proxy, the header it appends the client address to (e.g.
+    /// "x-forwarded-for"): sign-in limits per address then count real clients, not the proxy.
+    /// Leave unset when clients connect directly (they could forge the header).
+    pub client_address_header: Option<String>,
 }
 
 impl Default for SecuritySettings {
@@ -68,6 +72,7 @@ impl Default for SecuritySettings {
             session_absolute_timeout_hours: 12,
             max_login_failures: 5,
             login_failure_window_minutes: 15,
+            client_address_header: None,
         }
     }
 }
@@ -83,6 +88,12 @@ impl SecuritySettings {
             ),
             max_login_failures: self.max_login_failures.max(1),
             failure_window: Duration::from_secs(self.login_failure_window_minutes.max(1) * 60),
+            client_address_header: self
+                .client_address_header
+                .as_deref()
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_ascii_lowercase),
         }
     }
 }

@@ -18,6 +18,10 @@ on_both_backends!(
     disabling_a_user_ends_their_sessions,
     failed_sign_ins_are_limited_per_user,
     failed_sign_ins_are_limited_per_address,
+    behind_a_proxy_addresses_come_from_its_header,
+    weaker_password_hashes_are_upgraded_at_sign_in,
+    stale_sessions_and_failures_are_purged,
+    head_requests_are_gated_too,
     cross_site_requests_are_refused,
     every_response_has_security_headers,
     vendor_text_is_rendered_escaped,
@@ -462,4 +466,113 @@ async fn vendor_text_is_rendered_escaped(db: TestDb) {
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{html}"
     );
+}
+
+async fn behind_a_proxy_addresses_come_from_its_header(db: TestDb) {
+    let policy = SecurityPolicy {
+        client_address_header: Some("x-forwarded-for".into()),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(db, policy).await;
+    app.add_user("ana", Role::Admin).await;
+    let login_from = |addr: &'static str, name: &'static str, password: &'static str| {
+        app.client
+            .post(app.url("/auth/login"))
+            .header("origin", format!("http://{}", app.addr))
+            // A client-supplied entry first, then what the proxy appended: the last one counts.
+            .header("x-forwarded-for", format!("203.0.113.9, {addr}"))
+            .form(&[("username", name), ("password", password)])
+            .send()
+    };
+    for name in ["u1", "u2", "u3", "u4", "u5"] {
+        let response = login_from("10.0.0.1", name, "guess guess guess")
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    assert_eq!(
+        login_from("10.0.0.1", "ana", PASSWORD)
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    // Another client behind the same proxy is not locked out.
+    assert_eq!(
+        login_from("10.0.0.2", "ana", PASSWORD)
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+}
+
+async fn weaker_password_hashes_are_upgraded_at_sign_in(db: TestDb) {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let app = TestApp::spawn(db).await;
+    let params = argon2::Params::new(8 * 1024, 1, 1, None).unwrap();
+    let weak = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(PASSWORD.as_bytes(), &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string();
+    let ana = app::domain::Username::parse("ana").unwrap();
+    app::storage::users::insert_user(&app.db, &ana, Role::Admin, &weak)
+        .await
+        .unwrap();
+    assert_eq!(app.login("ana", PASSWORD).await.status(), 303);
+    let stored = app::storage::users::password_hash_of(&app.db, &ana)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+    assert!(app::server::password::verify(PASSWORD, &stored));
+    // And the new hash works for the next sign-in.
+    assert_eq!(app.login("ana", PASSWORD).await.status(), 303);
+}
+
+async fn stale_sessions_and_failures_are_purged(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let live = app.signed_in(Role::Admin).await;
+    let gone = app.session("admin").await;
+    app.client
+        .post(app.url("/auth/logout"))
+        .header("origin", format!("http://{}", app.addr))
+        .header("cookie", &gone)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.login("admin", "wrong wrong wrong").await.status(), 401);
+    let now = app::storage::now_utc();
+    let (sessions, failures) = app::storage::sessions::purge_stale(
+        &app.db,
+        now + chrono::Duration::minutes(1),
+        chrono::Duration::minutes(30),
+        chrono::Duration::minutes(15),
+    )
+    .await
+    .unwrap();
+    assert_eq!((sessions, failures), (1, 0));
+    assert_eq!(app.count("sessions").await, 1);
+    let status = app::server::SystemStatus::PATH;
+    assert_eq!(app.call(status, Some(&live)).await.status(), 200);
+    // Later, the failure leaves the window and the idle session times out: both go.
+    let later = now + chrono::Duration::minutes(31);
+    let (sessions, failures) = app::storage::sessions::purge_stale(
+        &app.db,
+        later,
+        chrono::Duration::minutes(30),
+        chrono::Duration::minutes(15),
+    )
+    .await
+    .unwrap();
+    assert_eq!((sessions, failures), (1, 1));
+}
+
+async fn head_requests_are_gated_too(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let head = app.client.head(app.url("/vendors")).send().await.unwrap();
+    assert_eq!(head.status(), 303);
 }

@@ -23,6 +23,9 @@ pub struct SecurityPolicy {
     /// Failed sign-ins per username, and per client address, allowed within `failure_window`.
     pub max_login_failures: u32,
     pub failure_window: Duration,
+    /// Behind a reverse proxy: the header it appends the client's address to (e.g.
+    /// `x-forwarded-for`); the rightmost entry is used. `None`: the TCP peer's address.
+    pub client_address_header: Option<String>,
 }
 
 impl Default for SecurityPolicy {
@@ -33,6 +36,7 @@ impl Default for SecurityPolicy {
             absolute_timeout: Duration::from_secs(12 * 60 * 60),
             max_login_failures: 5,
             failure_window: Duration::from_secs(15 * 60),
+            client_address_header: None,
         }
     }
 }

@@ -188,3 +188,29 @@ pub async fn clear_login_failures(db: &Db, username_key: &str) -> Result<(), Sto
     })?;
     Ok(())
 }
+
+/// Deletes sessions that can no longer be used (revoked, past their absolute or idle timeout)
+/// and failed sign-ins older than the rate-limit window. Returns (sessions, failures) removed.
+pub async fn purge_stale(
+    db: &Db,
+    now: DateTime<Utc>,
+    idle_timeout: Duration,
+    failure_window: Duration,
+) -> Result<(u64, u64), StorageError> {
+    let sessions = on_db!(db, pool => {
+        sqlx::query("DELETE FROM sessions WHERE revoked OR expires_at < $1 OR last_seen_at < $2")
+            .bind(now)
+            .bind(now - idle_timeout)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    let failures = on_db!(db, pool => {
+        sqlx::query("DELETE FROM login_failures WHERE at < $1")
+            .bind(now - failure_window)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok((sessions, failures))
+}
