@@ -74,3 +74,15 @@ test('signing out ends the session: pages send you back to sign in', async ({ pa
   await expect(page).toHaveURL(/\/login$/);
   await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
 });
+
+test('an admin adds a user from the Users page (a state-changing server function)', async ({ page }) => {
+  await openHydrated(page, '/users');
+  const name = `sam${Date.now()}`;
+  await page.getByLabel('Username').fill(name);
+  await page.getByLabel('Role').selectOption('support');
+  await page.getByLabel('Password (at least 12 characters)').fill('sam has a long password');
+  await page.getByRole('button', { name: 'Add user' }).click();
+  const row = page.getByRole('row', { name: new RegExp(name) });
+  await expect(row).toContainText('Support');
+  await expect(row).toContainText('active');
+});

@@ -27,17 +27,43 @@ on_both_backends!(
     vendor_text_is_rendered_escaped,
 );
 
-fn server_fns() -> [(&'static str, &'static str, &'static [Role]); 2] {
+type ServerFnCase = (&'static str, &'static str, &'static str, &'static [Role]);
+
+/// Every server function with valid arguments and the roles that may call it.
+fn server_fns() -> [ServerFnCase; 6] {
+    use app::server::access;
+    use app::server::admin::{AddUser, DisableUser, ListAuditLog, ListUsers};
     [
         (
             "system_status",
             app::server::SystemStatus::PATH,
-            app::server::access::SYSTEM_STATUS,
+            "{}",
+            access::SYSTEM_STATUS,
         ),
         (
             "list_vendors",
             app::server::ListVendors::PATH,
-            app::server::access::LIST_VENDORS,
+            "{}",
+            access::LIST_VENDORS,
+        ),
+        ("list_users", ListUsers::PATH, "{}", access::MANAGE_USERS),
+        (
+            "add_user",
+            AddUser::PATH,
+            r#"{"username":"newcomer","role":"support","password":"a long enough password"}"#,
+            access::MANAGE_USERS,
+        ),
+        (
+            "disable_user",
+            DisableUser::PATH,
+            r#"{"username":"target"}"#,
+            access::MANAGE_USERS,
+        ),
+        (
+            "list_audit_log",
+            ListAuditLog::PATH,
+            "{}",
+            access::VIEW_AUDIT,
         ),
     ]
 }
@@ -75,14 +101,21 @@ async fn authorization_matrix(db: TestDb) {
     let app = TestApp::spawn(db).await;
     // Support may see the overview but not vendor configuration.
     assert!(!app::server::access::LIST_VENDORS.contains(&Role::Support));
-    for (name, path, _) in server_fns() {
-        let response = app.call(path, None).await;
+    app.add_user("target", Role::Support).await;
+    for (name, path, body, _) in server_fns() {
+        let response = app.call_with(path, None, body).await;
         assert_eq!(response.status(), 401, "anonymous → {name}");
     }
-    for role in Role::ALL {
+    // Admin last: its successful add/disable then prove the others' calls changed nothing.
+    for role in [
+        Role::Support,
+        Role::FinancePreparer,
+        Role::FinanceApprover,
+        Role::Admin,
+    ] {
         let cookie = app.signed_in(role).await;
-        for (name, path, allowed) in server_fns() {
-            let response = app.call(path, Some(&cookie)).await;
+        for (name, path, body, allowed) in server_fns() {
+            let response = app.call_with(path, Some(&cookie), body).await;
             let expected = if allowed.contains(&role) { 200 } else { 403 };
             let status = response.status();
             let body = response.text().await.unwrap();
@@ -92,6 +125,15 @@ async fn authorization_matrix(db: TestDb) {
             }
         }
     }
+    let denied: i64 = app::on_db!(&app.db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'denied'")
+            .fetch_one(pool)
+            .await
+    })
+    .unwrap();
+    // support: list_vendors, list_users, add_user, disable_user, list_audit_log; the preparer
+    // the four admin/audit ones; the approver the three user ones.
+    assert_eq!(denied, 5 + 4 + 3);
 }
 
 async fn sign_in_sets_a_strict_cookie_and_stores_only_a_hash(db: TestDb) {

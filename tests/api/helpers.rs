@@ -291,7 +291,12 @@ impl TestApp {
 
     /// Signs in and returns the `Cookie` header value of the new session.
     pub async fn session(&self, name: &str) -> String {
-        let response = self.login(name, PASSWORD).await;
+        self.session_with(name, PASSWORD).await
+    }
+
+    /// Signs in with this password and returns the session's `Cookie` header value.
+    pub async fn session_with(&self, name: &str, password: &str) -> String {
+        let response = self.login(name, password).await;
         assert_eq!(response.status(), 303, "sign-in of {name} failed");
         let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
         set_cookie.split(';').next().unwrap().to_string()
@@ -305,13 +310,23 @@ impl TestApp {
 
     /// Calls a server function the way the hydrated app does (JSON body, same origin).
     pub async fn call(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        self.call_with(path, cookie, "{}").await
+    }
+
+    /// Calls a server function with these JSON arguments.
+    pub async fn call_with(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        body: &str,
+    ) -> reqwest::Response {
         let mut request = self
             .client
             .post(self.url(path))
             .header("content-type", "application/json")
             .header("origin", format!("http://{}", self.addr))
             .header("sec-fetch-site", "same-origin")
-            .body("{}");
+            .body(body.to_string());
         if let Some(cookie) = cookie {
             request = request.header("cookie", cookie);
         }

@@ -11,3 +11,4 @@ mod placement;
 mod schema;
 mod sim;
 mod storage;
+mod users;

@@ -227,3 +227,25 @@ pub async fn require(roles: &[Role], action: &str) -> Result<SessionUser, Server
     }
     Ok(user)
 }
+
+/// A 400 with a message for the user (their input was wrong; nothing internal is said).
+pub fn bad_request(message: &str) -> ServerFnError {
+    fail_with(axum::http::StatusCode::BAD_REQUEST, message)
+}
+
+/// Records what a signed-in user did; failing to record fails the request.
+pub async fn record(
+    actor: &str,
+    action: &str,
+    subject: String,
+    after: serde_json::Value,
+) -> Result<(), ServerFnError> {
+    let state = crate::server::AppState::from_context()?;
+    audit::record(
+        &state.db,
+        &AuditEvent::new(actor, action, subject).after(after),
+    )
+    .await
+    .map(|_| ())
+    .map_err(crate::server::state::internal)
+}

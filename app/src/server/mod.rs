@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::Role;
 
+pub mod admin;
 #[cfg(feature = "ssr")]
 pub mod auth;
 #[cfg(feature = "ssr")]
@@ -44,6 +45,10 @@ pub mod access {
     pub const SYSTEM_STATUS: &[Role] = &Role::ALL;
     /// Vendor configuration is for admins and finance; support only looks up orders and queues.
     pub const LIST_VENDORS: &[Role] = &[Role::Admin, Role::FinancePreparer, Role::FinanceApprover];
+    /// Users are managed by admins only.
+    pub const MANAGE_USERS: &[Role] = &[Role::Admin];
+    /// The audit trail is read by admins and approvers (who oversee what preparers did).
+    pub const VIEW_AUDIT: &[Role] = &[Role::Admin, Role::FinanceApprover];
 }
 
 /// The signed-in user as the page shows them.

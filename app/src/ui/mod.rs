@@ -37,7 +37,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 }
 
 /// The pages finance, support and admins work in, in the order of a working day.
-const NAVIGATION: [(&str, &str); 7] = [
+const NAVIGATION: [(&str, &str); 8] = [
     ("/", "Overview"),
     ("/discrepancies", "Discrepancies"),
     ("/close", "Daily close"),
@@ -45,6 +45,7 @@ const NAVIGATION: [(&str, &str); 7] = [
     ("/imports", "Imports"),
     ("/vendors", "Vendors"),
     ("/audit", "Audit log"),
+    ("/users", "Users"),
 ];
 
 #[component]
@@ -99,6 +100,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("imports") view=pages::Imports/>
                         <Route path=path!("vendors") view=pages::Vendors/>
                         <Route path=path!("audit") view=pages::AuditLog/>
+                        <Route path=path!("users") view=pages::Users/>
                         <Route path=path!("login") view=pages::Login/>
                     </Routes>
                 </main>
