@@ -63,11 +63,20 @@ pub fn routes() -> Router<AppState> {
 pub async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
     let nonce = new_nonce();
     request.extensions_mut().insert(CspNonce(nonce.clone()));
-    let mut response = match check(&guard, &mut request).await {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => refusal,
+    let (mut response, signed_in) = match check(&guard, &mut request).await {
+        Ok(()) => {
+            let signed_in = request.extensions().get::<SessionUser>().is_some();
+            (next.run(request).await, signed_in)
+        }
+        Err(refusal) => (refusal, false),
     };
     add_security_headers(response.headers_mut(), &nonce);
+    // What a signed-in user sees is theirs: no shared or back-button cache keeps it.
+    if signed_in {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
 }
 

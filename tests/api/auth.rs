@@ -22,6 +22,7 @@ on_both_backends!(
     weaker_password_hashes_are_upgraded_at_sign_in,
     stale_sessions_and_failures_are_purged,
     head_requests_are_gated_too,
+    sessions_and_api_tokens_do_not_open_each_other,
     cross_site_requests_are_refused,
     every_response_has_security_headers,
     vendor_text_is_rendered_escaped,
@@ -457,6 +458,7 @@ async fn every_response_has_security_headers(db: TestDb) {
     }
     // The page's inline scripts carry this response's nonce, and it changes per response.
     let page = app.get_with("/", &cookie).await;
+    assert_eq!(page.headers()["cache-control"], "no-store");
     let csp = page.headers()["content-security-policy"]
         .to_str()
         .unwrap()
@@ -617,4 +619,38 @@ async fn head_requests_are_gated_too(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let head = app.client.head(app.url("/vendors")).send().await.unwrap();
     assert_eq!(head.status(), 303);
+}
+
+async fn sessions_and_api_tokens_do_not_open_each_other(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let cookie = app.signed_in(Role::Admin).await;
+    let token = app.token("checkout").await;
+    // A browser session does not open the JSON API…
+    let api = app
+        .client
+        .get(app.url("/api/v1/orders?idempotency_key=k-1"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401);
+    // …and an API token opens neither server functions nor pages.
+    let call = app
+        .client
+        .post(app.url(app::server::SystemStatus::PATH))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(call.status(), 401);
+    let page = app
+        .client
+        .get(app.url("/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
 }
