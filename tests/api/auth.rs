@@ -230,6 +230,16 @@ async fn failed_sign_in_does_not_say_whether_the_user_exists(db: TestDb) {
     assert_eq!(a, b);
     assert!(a.contains("Wrong username or password."), "{a}");
     assert_eq!(app.count("sessions").await, 0);
+    // Oversized input is a failure like any other, and what is stored stays small.
+    let huge = "x".repeat(10_000);
+    assert_eq!(app.login(&huge, &huge).await.status(), 401);
+    let longest: i64 = app::on_db!(&app.db, pool => {
+        sqlx::query_scalar("SELECT CAST(MAX(LENGTH(username_key)) AS BIGINT) FROM login_failures")
+            .fetch_one(pool)
+            .await
+    })
+    .unwrap();
+    assert!(longest <= 65, "{longest}");
 }
 
 async fn sign_out_ends_the_session_on_the_server(db: TestDb) {

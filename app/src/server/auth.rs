@@ -119,7 +119,13 @@ pub async fn login(
     client_addr: &str,
 ) -> Result<(String, SessionUser), LoginError> {
     let now = now_utc();
-    let username_key = username.trim().to_ascii_lowercase();
+    // Bounded: whatever is typed, a failure row stays small.
+    let username_key: String = username
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .take(crate::domain::role::MAX_USERNAME_LEN + 1)
+        .collect();
     let since = now - chrono(policy.failure_window);
     let (by_user, by_addr) =
         sessions::recent_login_failures(db, &username_key, client_addr, since).await?;
@@ -139,7 +145,12 @@ pub async fn login(
         Ok(name) => users::credentials_of(db, &name).await?,
         Err(_) => None,
     };
-    let password = password.to_owned();
+    // Absurdly long input is refused unread (still at the cost of one hash, like any failure).
+    let password: String = if password.len() > 4 * password::MAX_LENGTH {
+        String::new()
+    } else {
+        password.to_owned()
+    };
     let checked = tokio::task::spawn_blocking(move || match credentials {
         Some(c) if password::verify(&password, &c.password_hash) => {
             let rehash = password::needs_rehash(&c.password_hash)
