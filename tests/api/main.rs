@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod browser_security;
 mod cli;
 mod helpers;
 mod http;
