@@ -125,6 +125,7 @@ async fn run(
     let state = AppState {
         db: db.clone(),
         leptos_options: giftrecon::http::leptos_options(None, addr),
+        security: Default::default(),
     };
     let api = ApiState {
         db: db.clone(),

@@ -2,6 +2,7 @@ import { defineConfig } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { E2E_PASSWORD, E2E_USER } from './e2e-user';
 
 // The server under test: the binary cargo-leptos built, with its site beside it in target/site.
 const binary = process.env.GIFTRECON_BIN ?? path.resolve(__dirname, '../target/debug/giftrecon');
@@ -38,10 +39,15 @@ export default defineConfig({
     },
   },
   webServer: {
-    // The default SQLite file in a fresh folder, whatever the caller's environment says.
-    command: `env -u DATABASE_URL -u GIFTRECON_CONFIG -u GIFTRECON_ADDR "${binary}" serve --addr 127.0.0.1:${port}`,
+    // The default SQLite file in a fresh folder, whatever the caller's environment says, with
+    // the one admin the tests sign in as (created as an operator would: `user add`).
+    command:
+      `env -u DATABASE_URL -u GIFTRECON_CONFIG -u GIFTRECON_ADDR sh -c '` +
+      // (a reused GIFTRECON_E2E_DIR already has the user: then adding it fails harmlessly)
+      `{ printf "%s\\n" "$E2E_PASSWORD" | "${binary}" user add ${E2E_USER} --role admin --password-stdin || true; } && ` +
+      `exec "${binary}" serve --addr 127.0.0.1:${port}'`,
     cwd: dataDir,
-    env: { RUST_LOG: 'warn' },
+    env: { RUST_LOG: 'warn', E2E_PASSWORD: E2E_PASSWORD },
     url: `http://127.0.0.1:${port}/readyz`,
     reuseExistingServer: false,
     timeout: 60_000,

@@ -77,6 +77,9 @@ pub enum Command {
         #[arg(long, default_value = "2026-12-01")]
         date: chrono::NaiveDate,
     },
+    /// Inspect the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Run a simulator of the generic vendor API, with faults on request (for tests and demos).
     VendorSim(crate::sim::SimArgs),
 }
@@ -86,6 +89,9 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:3000].
     #[arg(long, env = "GIFTRECON_ADDR", value_name = "HOST:PORT")]
     pub addr: Option<SocketAddr>,
+    /// Mark session cookies `Secure` (with the `__Host-` prefix): for TLS, or behind a TLS proxy.
+    #[arg(long, env = "GIFTRECON_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +132,17 @@ pub enum UserCommand {
     },
     /// List users.
     List,
+    /// Disable a user: they cannot sign in, and their open sessions end at once.
+    Disable {
+        /// Login name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; fails naming the first row that was edited or follows a removed row.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]

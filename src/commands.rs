@@ -5,12 +5,14 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{bail, Context};
 use app::domain::{Role, Username, VendorId, VendorKind};
 use app::server::{password, AppState};
+use app::storage::audit::{self, AuditEvent, Verification};
 use app::storage::vendors::{BaseUrl, NewVendor};
 use app::storage::{brands, tokens, users, vendors, Db};
 use secrecy::SecretString;
 
 use crate::cli::{
-    BrandCommand, Cli, Command, ImportCommand, TokenCommand, UserCommand, VendorCommand,
+    AuditCommand, BrandCommand, Cli, Command, ImportCommand, TokenCommand, UserCommand,
+    VendorCommand,
 };
 use crate::config::Config;
 use std::sync::Arc;
@@ -35,6 +37,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             if let Some(addr) = args.addr {
                 config.addr = addr;
+            }
+            if args.secure_cookies {
+                config.security.secure_cookies = true;
             }
             serve(config).await
         }
@@ -72,6 +77,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Brand(command) => {
             with_db(&config, |db| async move { brand(&db, command).await }).await
         }
+        Command::Audit(AuditCommand::Verify) => {
+            with_db(&config, |db| async move {
+                match audit::verify(&db).await? {
+                    Verification::Intact { rows } => {
+                        println!("audit trail intact: {rows} row(s) verified");
+                        Ok(())
+                    }
+                    Verification::Broken { id, reason } => {
+                        bail!("audit trail broken at row {id}: it {reason}")
+                    }
+                }
+            })
+            .await
+        }
         Command::Import(ImportCommand::Orders {
             file,
             vendor,
@@ -85,6 +104,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
     }
+}
+
+/// The actor of CLI commands in the audit trail: `cli:<operating system user>`.
+fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+/// Records what a CLI command did. The change is already made, so a failure to record is an
+/// error the operator must see.
+async fn record(
+    db: &Db,
+    action: &str,
+    subject: String,
+    after: serde_json::Value,
+) -> anyhow::Result<()> {
+    audit::record(
+        db,
+        &AuditEvent::new(cli_actor(), action, subject).after(after),
+    )
+    .await
+    .context("the change was made but could not be recorded in the audit trail")?;
+    Ok(())
 }
 
 /// Runs a one-shot command against the database, closing it cleanly afterwards.
@@ -121,6 +165,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState {
         db: db.clone(),
         leptos_options: http::leptos_options(site_root.as_deref(), addr),
+        security: config.security.policy(),
     };
     let outbox_wake = Arc::new(Notify::new());
     let api = ApiState {
@@ -134,6 +179,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let outbox_workers = workers.len();
     workers.push(tokio::spawn(purge_idempotency_records(
         db.clone(),
+        workers_stopped.clone(),
+    )));
+    workers.push(tokio::spawn(purge_stale_sessions(
+        db.clone(),
+        config.security.policy(),
         workers_stopped.clone(),
     )));
     tracing::info!(%addr, database = %config.database, outbox_workers, "giftrecon is serving");
@@ -157,6 +207,33 @@ async fn purge_idempotency_records(db: Db, mut stop: watch::Receiver<bool>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired idempotency records removed"),
             Err(err) => tracing::warn!(error = %err, "could not purge idempotency records"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {},
+        }
+    }
+}
+
+/// Forgets dead sessions and old failed sign-ins, hourly (the audit trail keeps the history).
+async fn purge_stale_sessions(
+    db: Db,
+    policy: app::server::auth::SecurityPolicy,
+    mut stop: watch::Receiver<bool>,
+) {
+    let window = chrono::Duration::from_std(policy.failure_window).unwrap_or(chrono::Duration::MAX);
+    loop {
+        let now = app::storage::now_utc();
+        match app::storage::sessions::purge_stale(&db, now, policy.idle(), window).await {
+            Ok((0, 0)) => {}
+            Ok((sessions, failures)) => {
+                tracing::info!(
+                    sessions,
+                    failures,
+                    "stale sessions and sign-in failures removed"
+                )
+            }
+            Err(err) => tracing::warn!(error = %err, "could not purge stale sessions"),
         }
         tokio::select! {
             _ = stop.changed() => return,
@@ -207,18 +284,33 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
                 bail!("--webhook-secret: a webhook secret cannot be empty");
             }
             let secrets = webhook_secrets.len();
+            let has_api_key = api_key.is_some();
             vendors::insert_vendor(
                 db,
                 &NewVendor {
                     id: id.clone(),
                     kind,
-                    base_url,
+                    base_url: base_url.clone(),
                     webhook_secrets: webhook_secrets
                         .into_iter()
                         .map(SecretString::from)
                         .collect(),
                     api_key: api_key.map(SecretString::from),
                 },
+            )
+            .await?;
+            record(
+                db,
+                "vendor_add",
+                format!("vendor:{id}"),
+                // Never the secrets themselves: how many, and whether there is an API key.
+                serde_json::json!({
+                    "id": id.as_str(),
+                    "kind": kind.as_str(),
+                    "base_url": base_url.as_ref().map(BaseUrl::as_str),
+                    "webhook_secrets": secrets,
+                    "api_key": has_api_key,
+                }),
             )
             .await?;
             println!("added vendor {id} ({kind}, {secrets} webhook secret(s))");
@@ -257,7 +349,27 @@ async fn user(db: &Db, command: UserCommand) -> anyhow::Result<()> {
             let password = read_password(password_stdin)?;
             let hash = password::hash(&password).context("password")?;
             users::insert_user(db, &username, role, &hash).await?;
+            record(
+                db,
+                "user_add",
+                format!("user:{}", username.normalized()),
+                serde_json::json!({ "username": username.as_str(), "role": role }),
+            )
+            .await?;
             println!("added user {username} ({role})");
+            Ok(())
+        }
+        UserCommand::Disable { name } => {
+            let username = Username::parse(&name).context("user name")?;
+            users::disable_user(db, &username).await?;
+            record(
+                db,
+                "user_disable",
+                format!("user:{}", username.normalized()),
+                serde_json::json!({ "disabled": true }),
+            )
+            .await?;
+            println!("disabled user {username}; their sessions have ended");
             Ok(())
         }
         UserCommand::List => {
@@ -299,6 +411,13 @@ async fn token(db: &Db, command: TokenCommand) -> anyhow::Result<()> {
                 bail!("--name: {name:?} must be 1-64 letters, digits, '-', '_' or '.'");
             }
             let token = tokens::create(db, &name).await?;
+            record(
+                db,
+                "token_create",
+                format!("token:{name}"),
+                serde_json::json!({ "name": name }),
+            )
+            .await?;
             println!("{token}");
         }
         TokenCommand::List => {
@@ -313,6 +432,13 @@ async fn token(db: &Db, command: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { name } => {
             tokens::revoke(db, &name).await?;
+            record(
+                db,
+                "token_revoke",
+                format!("token:{name}"),
+                serde_json::json!({ "revoked": true }),
+            )
+            .await?;
             println!("revoked token {name}");
         }
     }

@@ -40,6 +40,62 @@ pub struct FileConfig {
     pub orders: OrderSettings,
     #[serde(default)]
     pub outbox: OutboxSettings,
+    #[serde(default)]
+    pub security: SecuritySettings,
+}
+
+/// `[security]`: browser sessions and sign-in.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// `Secure` cookies with the `__Host-` prefix. Turn on when served over TLS, including
+    /// behind a TLS-terminating proxy (`serve --secure-cookies` does the same).
+    pub secure_cookies: bool,
+    /// A session unused this long ends.
+    pub session_idle_timeout_minutes: u64,
+    /// A session ends this long after sign-in, however active.
+    pub session_absolute_timeout_hours: u64,
+    /// Failed sign-ins allowed per username and per client address within the window (then 429).
+    pub max_login_failures: u32,
+    pub login_failure_window_minutes: u64,
+    /// Behind a reverse proxy, the header it appends the client address to (e.g.
+    /// "x-forwarded-for"): sign-in limits per address then count real clients, not the proxy.
+    /// Leave unset when clients connect directly (they could forge the header).
+    pub client_address_header: Option<String>,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        SecuritySettings {
+            secure_cookies: false,
+            session_idle_timeout_minutes: 30,
+            session_absolute_timeout_hours: 12,
+            max_login_failures: 5,
+            login_failure_window_minutes: 15,
+            client_address_header: None,
+        }
+    }
+}
+
+impl SecuritySettings {
+    pub fn policy(&self) -> app::server::auth::SecurityPolicy {
+        use std::time::Duration;
+        app::server::auth::SecurityPolicy {
+            secure_cookies: self.secure_cookies,
+            idle_timeout: Duration::from_secs(self.session_idle_timeout_minutes.max(1) * 60),
+            absolute_timeout: Duration::from_secs(
+                self.session_absolute_timeout_hours.max(1) * 3600,
+            ),
+            max_login_failures: self.max_login_failures.max(1),
+            failure_window: Duration::from_secs(self.login_failure_window_minutes.max(1) * 60),
+            client_address_header: self
+                .client_address_header
+                .as_deref()
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_ascii_lowercase),
+        }
+    }
 }
 
 /// `[orders]`: the order API.
@@ -111,6 +167,7 @@ pub struct Config {
     pub site_root: Option<PathBuf>,
     pub orders: OrderSettings,
     pub outbox: OutboxSettings,
+    pub security: SecuritySettings,
 }
 
 impl Default for Config {
@@ -123,6 +180,7 @@ impl Default for Config {
             site_root: None,
             orders: OrderSettings::default(),
             outbox: OutboxSettings::default(),
+            security: SecuritySettings::default(),
         }
     }
 }
@@ -168,6 +226,7 @@ impl Config {
                 .or(file.site_root),
             orders: file.orders,
             outbox: file.outbox,
+            security: file.security,
         })
     }
 }
@@ -228,6 +287,29 @@ mod tests {
         assert_eq!(config.database.backend(), app::storage::Backend::Postgres);
         assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.log_level, "warn");
+    }
+
+    #[test]
+    fn security_section_sets_the_session_policy() {
+        let defaults = Config::resolve(&global(None), FileConfig::default(), |_| None).unwrap();
+        let policy = defaults.security.policy();
+        assert!(!policy.secure_cookies);
+        assert_eq!(policy.idle_timeout.as_secs(), 30 * 60);
+        assert_eq!(policy.absolute_timeout.as_secs(), 12 * 3600);
+        assert_eq!(policy.max_login_failures, 5);
+        let file = parse_file(
+            "[security]\nsecure_cookies = true\nsession_idle_timeout_minutes = 5\nsession_absolute_timeout_hours = 1\n",
+        )
+        .unwrap();
+        let policy = Config::resolve(&global(None), file, |_| None)
+            .unwrap()
+            .security
+            .policy();
+        assert!(policy.secure_cookies);
+        assert_eq!(policy.cookie_name(), "__Host-giftrecon_session");
+        assert!(policy.session_cookie("t").contains("; Secure"));
+        assert_eq!(policy.idle_timeout.as_secs(), 300);
+        assert_eq!(policy.absolute_timeout.as_secs(), 3600);
     }
 
     #[test]

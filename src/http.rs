@@ -39,16 +39,19 @@ pub fn leptos_options(site_root: Option<&std::path::Path>, addr: SocketAddr) -> 
 /// The whole application router: pages and server functions, the JSON API, operations.
 pub fn router(state: AppState, api: ApiState) -> Router {
     let routes = generate_route_list(App);
+    let guard = crate::auth::Guard::new(&state, routes.iter().map(|r| r.path().to_string()));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .merge(crate::api::router(api))
+        .merge(crate::auth::routes())
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(guard, crate::auth::guard))
         .layer(middleware::from_fn(track_metrics))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -67,10 +70,13 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server stopped")
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("the HTTP server stopped")
 }
 
 /// The process is up (it answers); says nothing about the database.

@@ -2,6 +2,7 @@
 //! The application itself (domain, storage, UI) lives in the `app` crate.
 
 pub mod api;
+pub mod auth;
 pub mod bench_data;
 pub mod cli;
 pub mod commands;

@@ -1,4 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
+import { E2E_PASSWORD, E2E_USER } from '../e2e-user';
 
 const NAVIGATION = ['Overview', 'Discrepancies', 'Daily close', 'Orders', 'Imports', 'Vendors', 'Audit log'];
 
@@ -7,6 +8,17 @@ async function openHydrated(page: Page, path: string) {
   await page.goto(path);
   await expect(page.locator('[data-hydrated="true"]')).toBeAttached();
 }
+
+/** Every page needs a session: sign in through the form as a person would. */
+test.beforeEach(async ({ page }) => {
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login$/);
+  await page.getByLabel('Username').fill(E2E_USER);
+  await page.getByLabel('Password').fill(E2E_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByRole('button', { name: 'Sign out' })).toBeVisible();
+});
 
 test('the shell is server-rendered with every page in the navigation', async ({ page }) => {
   await openHydrated(page, '/');
@@ -41,4 +53,36 @@ test('navigating between pages happens in the browser without a reload', async (
   await expect(page.getByText('No vendors yet.')).toBeVisible();
   const marker = await page.evaluate(() => (window as unknown as { marker?: string }).marker);
   expect(marker).toBe('still here');
+});
+
+test('the page hydrates under the Content-Security-Policy without violations', async ({ page }) => {
+  const violations: string[] = [];
+  page.on('console', (message) => {
+    if (message.text().includes('Content Security Policy')) violations.push(message.text());
+  });
+  await openHydrated(page, '/vendors');
+  await expect(page.getByRole('heading', { level: 1, name: 'Vendors' })).toBeVisible();
+  expect(violations).toEqual([]);
+});
+
+test('signing out ends the session: pages send you back to sign in', async ({ page }) => {
+  await openHydrated(page, '/');
+  await expect(page.getByTestId('whoami')).toContainText(E2E_USER);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto('/vendors');
+  await expect(page).toHaveURL(/\/login$/);
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
+});
+
+test('an admin adds a user from the Users page (a state-changing server function)', async ({ page }) => {
+  await openHydrated(page, '/users');
+  const name = `sam${Date.now()}`;
+  await page.getByLabel('Username').fill(name);
+  await page.getByLabel('Role').selectOption('support');
+  await page.getByLabel('Password (at least 12 characters)').fill('sam has a long password');
+  await page.getByRole('button', { name: 'Add user' }).click();
+  const row = page.getByRole('row', { name: new RegExp(name) });
+  await expect(row).toContainText('Support');
+  await expect(row).toContainText('active');
 });

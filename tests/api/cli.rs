@@ -276,6 +276,11 @@ async fn user_add_rejects_bad_input(db: TestDb) {
 
 /// The real binary, as an operator runs it: picks a port, serves pages, health and readiness.
 async fn serve_answers_health_and_pages(db: TestDb) {
+    let added = db.cli_with_stdin(
+        &["user", "add", "ana", "--role", "admin", "--password-stdin"],
+        Some("correct horse battery staple\n"),
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
     let (mut child, base) = spawn_listening(
         db.dir.path(),
         &["serve", "--addr", "127.0.0.1:0"],
@@ -283,11 +288,35 @@ async fn serve_answers_health_and_pages(db: TestDb) {
     );
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let health = client.get(format!("{base}/healthz")).send().await.unwrap();
     let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
-    let page = client.get(format!("{base}/vendors")).send().await.unwrap();
+    // Pages need a session: sign in through the form as a browser would.
+    let signed_in = client
+        .post(format!("{base}/auth/login"))
+        .header("origin", base.trim_end_matches('/'))
+        .form(&[
+            ("username", "ana"),
+            ("password", "correct horse battery staple"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = client
+        .get(format!("{base}/vendors"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
     let page_status = page.status();
     let page_html = page.text().await.unwrap();
     let _ = child.kill();

@@ -206,6 +206,13 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(test_db: TestDb) -> TestApp {
+        TestApp::spawn_with(test_db, Default::default()).await
+    }
+
+    pub async fn spawn_with(
+        test_db: TestDb,
+        security: app::server::auth::SecurityPolicy,
+    ) -> TestApp {
         let db = test_db.connect().await;
         let listener = giftrecon::http::bind("127.0.0.1:0".parse().unwrap())
             .await
@@ -214,6 +221,7 @@ impl TestApp {
         let state = AppState {
             db: db.clone(),
             leptos_options: giftrecon::http::leptos_options(None, addr),
+            security,
         };
         giftrecon::telemetry::prometheus();
         let api = giftrecon::api::ApiState {
@@ -262,7 +270,91 @@ impl Drop for TestApp {
     }
 }
 
+/// The password of every user the tests create.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// One Argon2id hash of [`PASSWORD`], computed once per test process (hashing is slow).
+fn password_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| app::server::password::hash(PASSWORD).unwrap())
+}
+
 impl TestApp {
+    /// A user with [`PASSWORD`]; returns their id.
+    pub async fn add_user(&self, name: &str, role: app::domain::Role) -> i64 {
+        let username = app::domain::Username::parse(name).unwrap();
+        let hash = tokio::task::spawn_blocking(password_hash).await.unwrap();
+        app::storage::users::insert_user(&self.db, &username, role, hash)
+            .await
+            .unwrap()
+    }
+
+    /// Posts the sign-in form as a browser on this site would.
+    pub async fn login(&self, name: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/auth/login"))
+            .header("origin", format!("http://{}", self.addr))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("username", name), ("password", password)])
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Signs in and returns the `Cookie` header value of the new session.
+    pub async fn session(&self, name: &str) -> String {
+        self.session_with(name, PASSWORD).await
+    }
+
+    /// Signs in with this password and returns the session's `Cookie` header value.
+    pub async fn session_with(&self, name: &str, password: &str) -> String {
+        let response = self.login(name, password).await;
+        assert_eq!(response.status(), 303, "sign-in of {name} failed");
+        let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+        set_cookie.split(';').next().unwrap().to_string()
+    }
+
+    /// A user of `role` named after it, signed in: the session's `Cookie` header value.
+    pub async fn signed_in(&self, role: app::domain::Role) -> String {
+        self.add_user(role.as_str(), role).await;
+        self.session(role.as_str()).await
+    }
+
+    /// Calls a server function the way the hydrated app does (JSON body, same origin).
+    pub async fn call(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        self.call_with(path, cookie, "{}").await
+    }
+
+    /// Calls a server function with these JSON arguments.
+    pub async fn call_with(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        body: &str,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .header("origin", format!("http://{}", self.addr))
+            .header("sec-fetch-site", "same-origin")
+            .body(body.to_string());
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// GET with a session cookie.
+    pub async fn get_with(&self, path: &str, cookie: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// A vendor (generic, pointing at `base_url`) selling `brands`.
     pub async fn add_vendor(&self, id: &str, base_url: &str, brands: &[&str]) {
         use app::domain::{VendorId, VendorKind};

@@ -58,7 +58,8 @@ async fn metrics_are_prometheus_text(db: TestDb) {
 
 async fn shell_is_server_rendered_with_navigation(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    let page = app.get("/").await;
+    let cookie = app.signed_in(app::domain::Role::Support).await;
+    let page = app.get_with("/", &cookie).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     for label in [
@@ -78,8 +79,10 @@ async fn shell_is_server_rendered_with_navigation(db: TestDb) {
     // Server-rendered, not yet hydrated; the hydration script is referenced.
     assert!(html.contains("data-hydrated=\"false\""), "{html}");
     assert!(html.contains("/pkg/giftrecon.js"), "{html}");
-    // The overview's data was rendered on the server.
+    // The overview's data was rendered on the server, and the nav shows who is signed in.
     assert!(html.contains("data-testid=\"database\""), "{html}");
+    assert!(html.contains("Sign out"), "{html}");
+    assert!(html.contains("data-testid=\"whoami\""), "{html}");
 }
 
 async fn unknown_pages_are_404(db: TestDb) {
@@ -104,13 +107,10 @@ async fn server_functions_answer_json(db: TestDb) {
         .success()
         .then_some(())
         .expect("vendor add");
+    let cookie = app.signed_in(app::domain::Role::FinancePreparer).await;
     let response = app
-        .client
-        .post(app.url(app::server::ListVendors::PATH))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send()
-        .await
-        .unwrap();
+        .call(app::server::ListVendors::PATH, Some(&cookie))
+        .await;
     assert_eq!(response.status(), 200);
     let body = response.text().await.unwrap();
     let vendors: Vec<app::server::VendorView> = serde_json::from_str(&body).unwrap();
@@ -120,12 +120,8 @@ async fn server_functions_answer_json(db: TestDb) {
     assert!(!body.contains("whsec_test_123"), "secret leaked: {body}");
 
     let summary = app
-        .client
-        .post(app.url(app::server::SystemStatus::PATH))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send()
+        .call(app::server::SystemStatus::PATH, Some(&cookie))
         .await
-        .unwrap()
         .json::<app::server::InstallationSummary>()
         .await
         .unwrap();

@@ -1,5 +1,8 @@
 //! Integration tests: every test runs once on SQLite and once on PostgreSQL.
 
+mod audit;
+mod auth;
+mod browser_security;
 mod cli;
 mod helpers;
 mod http;
@@ -9,3 +12,4 @@ mod placement;
 mod schema;
 mod sim;
 mod storage;
+mod users;

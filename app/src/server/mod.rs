@@ -2,8 +2,14 @@
 //! the result to a wire type. They compile to HTTP stubs in the browser bundle.
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Role;
+
+pub mod admin;
+#[cfg(feature = "ssr")]
+pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod password;
 #[cfg(feature = "ssr")]
@@ -31,8 +37,43 @@ pub struct VendorView {
     pub created_at: String,
 }
 
-#[server]
+/// Who may call each server function. Checked on the server by [`auth::require`].
+pub mod access {
+    use crate::domain::Role;
+
+    /// Every signed-in user: the overview.
+    pub const SYSTEM_STATUS: &[Role] = &Role::ALL;
+    /// Vendor configuration is for admins and finance; support only looks up orders and queues.
+    pub const LIST_VENDORS: &[Role] = &[Role::Admin, Role::FinancePreparer, Role::FinanceApprover];
+    /// Users are managed by admins only.
+    pub const MANAGE_USERS: &[Role] = &[Role::Admin];
+    /// The audit trail is read by admins and approvers (who oversee what preparers did).
+    pub const VIEW_AUDIT: &[Role] = &[Role::Admin, Role::FinanceApprover];
+}
+
+/// The signed-in user as the page shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedInUser {
+    pub username: String,
+    pub role: Role,
+}
+
+// Every server function takes JSON: a browser cannot send `Content-Type: application/json`
+// cross-site without a CORS preflight (which giftrecon never grants), so together with the
+// server's Origin / Sec-Fetch-Site check a forged form or link cannot call them.
+
+/// The signed-in user, or `None` (the nav shows "Sign in"). Never fails for a visitor.
+#[server(input = Json)]
+pub async fn current_user() -> Result<Option<SignedInUser>, ServerFnError> {
+    Ok(auth::current_user().map(|u| SignedInUser {
+        username: u.username,
+        role: u.role,
+    }))
+}
+
+#[server(input = Json)]
 pub async fn system_status() -> Result<InstallationSummary, ServerFnError> {
+    auth::require(access::SYSTEM_STATUS, "system_status").await?;
     let state = AppState::from_context()?;
     let vendors = crate::storage::vendors::list_vendors(&state.db)
         .await
@@ -48,8 +89,9 @@ pub async fn system_status() -> Result<InstallationSummary, ServerFnError> {
     })
 }
 
-#[server]
+#[server(input = Json)]
 pub async fn list_vendors() -> Result<Vec<VendorView>, ServerFnError> {
+    auth::require(access::LIST_VENDORS, "list_vendors").await?;
     let state = AppState::from_context()?;
     let vendors = crate::storage::vendors::list_vendors(&state.db)
         .await

@@ -7,6 +7,7 @@ use crate::storage::Db;
 pub struct AppState {
     pub db: Db,
     pub leptos_options: LeptosOptions,
+    pub security: super::auth::SecurityPolicy,
 }
 
 impl AppState {

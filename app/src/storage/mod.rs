@@ -5,10 +5,12 @@
 //! units beside an ISO 4217 code; timestamps as UTC (`TIMESTAMPTZ` on PostgreSQL, RFC 3339 text
 //! on SQLite).
 
+pub mod audit;
 pub mod brands;
 pub mod idempotency;
 pub mod orders;
 pub mod outbox;
+pub mod sessions;
 pub mod tokens;
 mod url;
 pub mod users;

@@ -88,3 +88,83 @@ pub async fn password_hash_of(
         .await
     })?)
 }
+
+/// What signing in needs to know about an enabled user. Not `Debug`: it holds the password hash.
+pub struct Credentials {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+/// The credentials of an enabled user, looked up case-insensitively.
+pub async fn credentials_of(
+    db: &Db,
+    username: &Username,
+) -> Result<Option<Credentials>, StorageError> {
+    let row: Option<(i64, String, String, String)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, username, role, password_hash FROM users
+             WHERE username_key = $1 AND NOT disabled",
+        )
+        .bind(username.normalized())
+        .fetch_optional(pool)
+        .await
+    })?;
+    let Some((id, username, role, password_hash)) = row else {
+        return Ok(None);
+    };
+    let role = Role::parse(&role).map_err(|e| {
+        StorageError::Database(sqlx::Error::Decode(
+            format!("user {username:?}: stored role is invalid: {e}").into(),
+        ))
+    })?;
+    Ok(Some(Credentials {
+        id,
+        username,
+        role,
+        password_hash,
+    }))
+}
+
+/// Replaces a user's password hash (after a re-hash with stronger parameters).
+pub async fn set_password_hash(db: &Db, user_id: i64, hash: &str) -> Result<(), StorageError> {
+    let now = now_utc();
+    on_db!(db, pool => {
+        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(now)
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// Disables a user and ends every one of their sessions in the same transaction.
+/// `NotFound` if no such user; disabling a disabled user is allowed (and ends nothing new).
+pub async fn disable_user(db: &Db, username: &Username) -> Result<i64, StorageError> {
+    let now = now_utc();
+    let id: Option<i64> = on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET disabled = TRUE, updated_at = $1 WHERE username_key = $2 RETURNING id",
+        )
+        .bind(now)
+        .bind(username.normalized())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = id {
+            sqlx::query("UPDATE sessions SET revoked = TRUE WHERE user_id = $1 AND NOT revoked")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(id)
+    })?;
+    id.ok_or_else(|| StorageError::NotFound {
+        what: format!("user {:?}", username.as_str()),
+    })
+}

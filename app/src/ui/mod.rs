@@ -9,6 +9,17 @@ use leptos_router::path;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The Content-Security-Policy of this response allows inline scripts only with the nonce the
+    // server chose for it; Leptos puts `use_nonce()` on its hydration and streaming scripts.
+    #[cfg(feature = "ssr")]
+    if let Some(nonce) = use_context::<axum::http::request::Parts>().and_then(|parts| {
+        parts
+            .extensions
+            .get::<crate::server::auth::CspNonce>()
+            .cloned()
+    }) {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -26,7 +37,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 }
 
 /// The pages finance, support and admins work in, in the order of a working day.
-const NAVIGATION: [(&str, &str); 7] = [
+const NAVIGATION: [(&str, &str); 8] = [
     ("/", "Overview"),
     ("/discrepancies", "Discrepancies"),
     ("/close", "Daily close"),
@@ -34,6 +45,7 @@ const NAVIGATION: [(&str, &str); 7] = [
     ("/imports", "Imports"),
     ("/vendors", "Vendors"),
     ("/audit", "Audit log"),
+    ("/users", "Users"),
 ];
 
 #[component]
@@ -69,6 +81,7 @@ pub fn App() -> impl IntoView {
                         <span aria-hidden="true">"☰"</span>
                     </button>
                     <a href="/" class="brand">"giftrecon"</a>
+                    <UserMenu/>
                 </header>
                 <nav id="primary-nav" class="sidebar" aria-label="Primary">
                     <ul>
@@ -87,9 +100,37 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("imports") view=pages::Imports/>
                         <Route path=path!("vendors") view=pages::Vendors/>
                         <Route path=path!("audit") view=pages::AuditLog/>
+                        <Route path=path!("users") view=pages::Users/>
+                        <Route path=path!("login") view=pages::Login/>
                     </Routes>
                 </main>
             </div>
         </Router>
+    }
+}
+
+/// Who is signed in, and the way out. Signing out is a POST (a link could be forged by any page).
+#[component]
+fn UserMenu() -> impl IntoView {
+    let me = Resource::new(|| (), |_| crate::server::current_user());
+    view! {
+        <div class="user-menu">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match me.await {
+                        Ok(Some(user)) => view! {
+                            <span class="whoami" data-testid="whoami">
+                                {user.username} " · " {user.role.label()}
+                            </span>
+                            <form method="post" action="/auth/logout" class="sign-out">
+                                <button type="submit">"Sign out"</button>
+                            </form>
+                        }
+                        .into_any(),
+                        _ => view! { <a href="/login">"Sign in"</a> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </div>
     }
 }

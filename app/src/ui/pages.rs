@@ -3,6 +3,8 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::domain::Role;
+use crate::server::admin::{list_audit_log, list_users, AddUser, AuditView, DisableUser};
 use crate::server::{list_vendors, system_status, InstallationSummary, VendorView};
 
 /// Shows a server function's failure as a sentence, never as a raw error.
@@ -173,11 +175,220 @@ pub fn Imports() -> impl IntoView {
 
 #[component]
 pub fn AuditLog() -> impl IntoView {
+    let rows = Resource::new(|| (), |_| list_audit_log());
     view! {
-        <NotYet
-            title="Audit log"
-            purpose="Every login, action, approval and setting change, in a hash-chained trail."
-        />
+        <Title text="Audit log"/>
+        <h1>"Audit log"</h1>
+        <p class="lead">
+            "Every sign-in, denied action and change, newest first. Each row is hash-chained to the one before: "
+            <code>"giftrecon audit verify"</code>
+            " proves none was edited or removed."
+        </p>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match rows.await {
+                    Ok(list) if list.is_empty() => {
+                        view! { <p class="empty">"Nothing recorded yet."</p> }.into_any()
+                    }
+                    Ok(list) => audit_table(list).into_any(),
+                    Err(err) => error_note(err).into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn audit_table(rows: Vec<AuditView>) -> impl IntoView {
+    view! {
+        <table class="data" data-testid="audit-log">
+            <thead>
+                <tr>
+                    <th scope="col" class="num">"#"</th>
+                    <th scope="col">"When"</th>
+                    <th scope="col">"Who"</th>
+                    <th scope="col">"Action"</th>
+                    <th scope="col">"Subject"</th>
+                    <th scope="col">"Details"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {rows
+                    .into_iter()
+                    .map(|r| {
+                        view! {
+                            <tr>
+                                <td class="num">{r.id}</td>
+                                <td>{r.at}</td>
+                                <td>{r.actor}</td>
+                                <td>{r.action}</td>
+                                <td>{r.subject}</td>
+                                <td><code>{r.after.unwrap_or_default()}</code></td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// Admins add and disable users here (the CLI does the same).
+#[component]
+pub fn Users() -> impl IntoView {
+    let add = ServerAction::<AddUser>::new();
+    let disable = ServerAction::<DisableUser>::new();
+    let users = Resource::new(
+        move || (add.version().get(), disable.version().get()),
+        |_| list_users(),
+    );
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let role = RwSignal::new(Role::Support.as_str().to_string());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Ok(role) = Role::parse(&role.get_untracked()) else {
+            return;
+        };
+        add.dispatch(AddUser {
+            username: username.get_untracked(),
+            role,
+            password: password.get_untracked(),
+        });
+        password.set(String::new());
+    };
+    let outcome = move || {
+        let failed = |r: Option<Result<(), ServerFnError>>| match r {
+            Some(Err(err)) => Some(error_note(err)),
+            _ => None,
+        };
+        (failed(add.value().get()), failed(disable.value().get()))
+    };
+    view! {
+        <Title text="Users"/>
+        <h1>"Users"</h1>
+        {outcome}
+        <form class="login" on:submit=submit>
+            <label for="new-username">"Username"</label>
+            <input
+                id="new-username"
+                type="text"
+                required
+                prop:value=username
+                on:input=move |ev| username.set(event_target_value(&ev))
+            />
+            <label for="new-role">"Role"</label>
+            <select id="new-role" on:change=move |ev| role.set(event_target_value(&ev))>
+                {Role::ALL
+                    .into_iter()
+                    .map(|r| {
+                        view! {
+                            <option value=r.as_str() selected=move || role.get() == r.as_str()>
+                                {r.label()}
+                            </option>
+                        }
+                    })
+                    .collect_view()}
+            </select>
+            <label for="new-password">"Password (at least 12 characters)"</label>
+            <input
+                id="new-password"
+                type="password"
+                autocomplete="new-password"
+                required
+                prop:value=password
+                on:input=move |ev| password.set(event_target_value(&ev))
+            />
+            <button type="submit">"Add user"</button>
+        </form>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match users.await {
+                    Ok(list) => {
+                        view! {
+                            <table class="data">
+                                <thead>
+                                    <tr>
+                                        <th scope="col">"User"</th>
+                                        <th scope="col">"Role"</th>
+                                        <th scope="col">"Status"</th>
+                                        <th scope="col">"Added"</th>
+                                        <th scope="col"></th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {list
+                                        .into_iter()
+                                        .map(|u| {
+                                            let name = u.username.clone();
+                                            view! {
+                                                <tr>
+                                                    <th scope="row">{u.username}</th>
+                                                    <td>{u.role.label()}</td>
+                                                    <td>{if u.disabled { "disabled" } else { "active" }}</td>
+                                                    <td>{u.created_at}</td>
+                                                    <td>
+                                                        {(!u.disabled)
+                                                            .then(|| {
+                                                                view! {
+                                                                    <button
+                                                                        type="button"
+                                                                        on:click=move |_| {
+                                                                            disable
+                                                                                .dispatch(DisableUser {
+                                                                                    username: name.clone(),
+                                                                                });
+                                                                        }
+                                                                    >
+                                                                        "Disable"
+                                                                    </button>
+                                                                }
+                                                            })}
+                                                    </td>
+                                                </tr>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </tbody>
+                            </table>
+                        }
+                            .into_any()
+                    }
+                    Err(err) => error_note(err).into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Sign-in: a plain form posted to `/auth/login`, so it works before the WebAssembly loads.
+#[component]
+pub fn Login() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let problem = move || {
+        query.with(|q| match q.get("error").as_deref() {
+            Some("invalid") => Some("Wrong username or password."),
+            Some("locked") => Some("Too many failed sign-ins. Wait a few minutes and try again."),
+            Some(_) => Some("Sign-in failed. Try again."),
+            None => None,
+        })
+    };
+    view! {
+        <Title text="Sign in"/>
+        <h1>"Sign in"</h1>
+        {move || problem().map(|text| view! { <p class="notice error" role="alert">{text}</p> })}
+        <form method="post" action="/auth/login" class="login">
+            <label for="username">"Username"</label>
+            <input id="username" name="username" type="text" autocomplete="username" required/>
+            <label for="password">"Password"</label>
+            <input
+                id="password"
+                name="password"
+                type="password"
+                autocomplete="current-password"
+                required
+            />
+            <button type="submit">"Sign in"</button>
+        </form>
     }
 }
 
