@@ -33,6 +33,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         )
         .route("/api/v1/orders/bulk", post(orders::create_orders_bulk))
         .route("/api/v1/orders/{id}", get(orders::get_order))
+        .merge(crate::webhooks::router(state.clone()))
         .with_state(state)
 }
 
