@@ -6,6 +6,8 @@ mod http;
 mod import;
 mod orders;
 mod placement;
+mod poller;
 mod schema;
 mod sim;
 mod storage;
+mod webhooks;
