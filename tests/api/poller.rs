@@ -411,3 +411,233 @@ async fn a_thousand_orders_with_lossy_webhooks_match_the_vendor_after_one_pass(d
     );
     assert_eq!(app.count("vendor_records").await, 1_000);
 }
+
+on_both_backends!(
+    vendor_set_and_rotate_secret_from_the_cli,
+    poll_once_from_the_cli_prints_what_it_did,
+);
+
+async fn active_secrets(db: &app::storage::Db) -> Vec<String> {
+    use secrecy::ExposeSecret;
+    let mut secrets: Vec<String> =
+        app::storage::webhooks::active_secrets(db, "acme", app::storage::now_utc())
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.expose_secret().to_string())
+            .collect();
+    secrets.sort();
+    secrets
+}
+
+async fn vendor_set_and_rotate_secret_from_the_cli(db: TestDb) {
+    let ok = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+        crate::helpers::stdout(&out)
+    };
+    ok(db.cli(&["vendor", "add", "acme", "--webhook-secret", "s1"]));
+    let printed = ok(db.cli(&[
+        "vendor",
+        "set",
+        "acme",
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--webhook-secret",
+        "s2",
+        "--webhook-secret",
+        "s3",
+    ]));
+    assert!(printed.contains("2 active webhook secret(s)"), "{printed}");
+    assert!(!printed.contains("s2"), "{printed}");
+    let conn = db.connect().await;
+    assert_eq!(active_secrets(&conn).await, ["s2", "s3"]);
+    let vendor = app::storage::vendors::get_vendor(&conn, &VendorId::parse("acme").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(vendor.base_url.as_deref(), Some("http://127.0.0.1:9"));
+
+    let printed = ok(db.cli(&[
+        "vendor",
+        "rotate-secret",
+        "acme",
+        "--secret",
+        "s4",
+        "--grace-hours",
+        "24",
+    ]));
+    assert!(printed.contains("stops verifying at"), "{printed}");
+    // During the grace period the rotated-out secret still verifies.
+    assert_eq!(active_secrets(&conn).await, ["s2", "s3", "s4"]);
+    ok(db.cli(&[
+        "vendor",
+        "rotate-secret",
+        "acme",
+        "--secret",
+        "s5",
+        "--grace-hours",
+        "0",
+    ]));
+    // The oldest secret without a retirement date (s3) retires at once.
+    assert_eq!(active_secrets(&conn).await, ["s2", "s4", "s5"]);
+
+    let line = crate::helpers::assert_one_line_error(&db.cli(&[
+        "vendor",
+        "set",
+        "nobody",
+        "--base-url",
+        "http://127.0.0.1:9",
+    ]));
+    assert!(line.contains("not found"), "{line}");
+    let line = crate::helpers::assert_one_line_error(&db.cli(&["vendor", "set", "acme"]));
+    assert!(line.contains("nothing to change"), "{line}");
+    conn.close().await;
+}
+
+async fn poll_once_from_the_cli_prints_what_it_did(db: TestDb) {
+    let sim = sim::spawn(SimConfig::default()).await.unwrap();
+    let conn = db.connect().await;
+    add_vendor(&conn, "acme", Some(&sim.base_url()), &[SECRET]).await;
+    let ids = add_pending_orders(&conn, "acme", &keys(3)).await;
+    let client = reqwest::Client::new();
+    for (i, key) in keys(3).iter().enumerate() {
+        sim_order(&client, &sim, key, &format!("v-{i}"), "fulfilled", false).await;
+    }
+    sim_order(&client, &sim, "elsewhere", "v-x", "fulfilled", false).await;
+    let out = db.cli(&["poll", "--vendor", "acme", "--once"]);
+    assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+    let printed = crate::helpers::stdout(&out);
+    assert!(
+        printed.contains("acme: pages=1 records=4 backfills=3 vendor_only=1"),
+        "{printed}"
+    );
+    for id in &ids {
+        let order = orders::get(&conn, id).await.unwrap().unwrap();
+        assert_eq!(order.gl_state, GlState::Fulfilled);
+    }
+    let out = db.cli(&["poll", "--vendor", "nobody", "--once"]);
+    let line = crate::helpers::assert_one_line_error(&out);
+    assert!(line.contains("not found"), "{line}");
+    conn.close().await;
+}
+
+/// Two `giftrecon serve` processes on one PostgreSQL database: one polls; SIGKILL it and the
+/// other takes over within the lease time; no record is stored twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_processes_one_polls_and_the_other_takes_over_after_sigkill() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+
+    let db = TestDb::postgres().await;
+    let sim = sim::spawn(SimConfig::default()).await.unwrap();
+    let conn = db.connect().await;
+    add_vendor(&conn, "acme", Some(&sim.base_url()), &[SECRET]).await;
+    let client = reqwest::Client::new();
+    for i in 0..20 {
+        sim_order(
+            &client,
+            &sim,
+            &format!("k-{i}"),
+            &format!("v-{i:02}"),
+            "fulfilled",
+            false,
+        )
+        .await;
+    }
+    const LEASE_SECS: u64 = 2;
+    std::fs::write(
+        db.dir.path().join("giftrecon.toml"),
+        format!("[outbox]\nworkers = 0\n[poller]\ninterval_secs = 1\nlease_secs = {LEASE_SECS}\noverlap_secs = 5\n"),
+    )
+    .unwrap();
+    let start = || -> Child {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_giftrecon"))
+            .args([
+                "--config",
+                "giftrecon.toml",
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .current_dir(db.dir.path())
+            .env("DATABASE_URL", &db.url)
+            .env_remove("GIFTRECON_FAILPOINT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("http://"), "{line:?}");
+        child
+    };
+    let mut first = start();
+    let mut second = start();
+    let holder_pid = |holder: &str| holder.split('-').next().unwrap().parse::<u32>().unwrap();
+
+    // Wait for one of them to take the lease and finish a pass.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (leader_pid, token) = loop {
+        let lease = store::lease_of(&conn, "acme").await.unwrap();
+        let synced = store::cursor(&conn, "acme")
+            .await
+            .unwrap()
+            .synced_to
+            .is_some();
+        if let (Some((holder, token, _)), true) = (lease, synced) {
+            break (holder_pid(&holder), token);
+        }
+        assert!(Instant::now() < deadline, "nobody polled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(leader_pid == first.id() || leader_pid == second.id());
+    // The leader keeps it while it lives: the follower never takes it.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (holder, now_token, _) = store::lease_of(&conn, "acme").await.unwrap().unwrap();
+        assert_eq!((holder_pid(&holder), now_token), (leader_pid, token));
+    }
+    let (leader, follower) = if leader_pid == first.id() {
+        (&mut first, &mut second)
+    } else {
+        (&mut second, &mut first)
+    };
+    leader.kill().unwrap();
+    leader.wait().unwrap();
+    let killed_at = Instant::now();
+    let deadline = killed_at + Duration::from_secs(LEASE_SECS + 5);
+    loop {
+        let (holder, new_token, _) = store::lease_of(&conn, "acme").await.unwrap().unwrap();
+        if holder_pid(&holder) == follower.id() {
+            assert!(new_token > token);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the follower never took over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = killed_at.elapsed();
+    assert!(
+        took <= Duration::from_secs(LEASE_SECS + 2),
+        "takeover took {took:?}"
+    );
+    // A new order shows up through the new leader; every record is stored once.
+    sim_order(&client, &sim, "k-new", "v-new", "fulfilled", false).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while vendor_records::get(&conn, "acme", "v-new")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the new leader does not poll");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let records: i64 = app::on_db!(&conn, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM vendor_records").fetch_one(pool).await
+    })
+    .unwrap();
+    assert_eq!(records, 21);
+    let _ = follower.kill();
+    let _ = follower.wait();
+    conn.close().await;
+}
