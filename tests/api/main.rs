@@ -11,3 +11,4 @@ mod schema;
 mod sim;
 mod storage;
 mod webhooks;
+mod webhooks_bench;

@@ -22,6 +22,7 @@ on_both_backends!(
     rotation_keeps_old_and_new_during_grace_then_drops_the_old,
     an_unknown_order_becomes_a_vendor_record,
     unknown_vendors_are_404_and_a_lost_database_is_503,
+    a_runa_event_that_only_names_the_order_queues_one_sync,
 );
 
 pub const SECRET: &str = "whsec_test_secret_1";
@@ -385,4 +386,76 @@ async fn unknown_vendors_are_404_and_a_lost_database_is_503(db: TestDb) {
     );
     app.db.close().await;
     assert_eq!(post_signed(&app, &body, SECRET).await, 503);
+}
+
+async fn a_runa_event_that_only_names_the_order_queues_one_sync(db: TestDb) {
+    use giftrecon::vendors::signature::sign_standard_webhooks;
+    const RUNA_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let app = TestApp::spawn(db).await;
+    vendors::insert_vendor(
+        &app.db,
+        &NewVendor {
+            id: VendorId::parse("runa").unwrap(),
+            kind: VendorKind::Runa,
+            base_url: None,
+            webhook_secrets: vec![SecretString::from(RUNA_SECRET.to_string())],
+            api_key: None,
+        },
+    )
+    .await
+    .unwrap();
+    let ids = add_pending_orders(&app.db, "runa", &["rk-1".to_string()]).await;
+    app::on_db!(&app.db, pool => {
+        sqlx::query("UPDATE orders SET vendor_order_id = 'R-1' WHERE id = $1")
+            .bind(&ids[0])
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    let deliver = |msg_id: &'static str, age_secs: i64| {
+        let app = &app;
+        async move {
+            let body = br#"{"id":"R-1","status":"COMPLETED"}"#;
+            let timestamp = chrono::Utc::now().timestamp() - age_secs;
+            app.client
+                .post(app.url("/webhooks/runa"))
+                .header("svix-id", msg_id)
+                .header("svix-timestamp", timestamp.to_string())
+                .header(
+                    "svix-signature",
+                    sign_standard_webhooks(RUNA_SECRET, msg_id, timestamp, body),
+                )
+                .body(body.to_vec())
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Too old or too far ahead: 401, nothing stored.
+    assert_eq!(deliver("msg_old", 301).await.status(), 401);
+    assert_eq!(deliver("msg_ahead", -301).await.status(), 401);
+    assert_eq!(app.count("webhook_inbox").await, 0);
+    let first = deliver("msg_1", 299).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        first.json::<Value>().await.unwrap()["status"],
+        "sync_queued"
+    );
+    assert_eq!(deliver("msg_2", 0).await.status(), 200);
+    // The order is read from the vendor by a job (never inside the request); one is enough.
+    assert_eq!(
+        app.count("outbox_jobs WHERE kind = 'sync_order' AND state = 'pending'")
+            .await,
+        1
+    );
+    let stored = inbox::inbox(&app.db, "runa").await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert!(stored
+        .iter()
+        .all(|row| row.order_id.as_deref() == Some(ids[0].as_str())));
+    let headers: Value = serde_json::from_str(&stored[0].headers).unwrap();
+    assert_eq!(headers["svix-id"], "msg_1");
+    // Nothing about the order changed yet: the job will tell.
+    assert_eq!(gl_state(&app, &ids[0]).await, GlState::Pending);
 }
