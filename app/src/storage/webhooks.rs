@@ -92,6 +92,9 @@ pub async fn active_secrets(
     Ok(rows.into_iter().map(SecretString::from).collect())
 }
 
+/// Serializes this process's webhook transactions on SQLite.
+static SQLITE_WEBHOOK_WRITER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Stores a verified event and applies it, in one transaction.
 pub async fn receive(
     db: &Db,
@@ -107,6 +110,12 @@ pub async fn receive(
         EventSubject::Order(_) => "applied",
         EventSubject::OrderChanged { .. } => "sync_queued",
         EventSubject::Other => "ignored",
+    };
+    // SQLite has one writer at a time; waiting for it here, in order, is much faster than
+    // SQLite's busy handler, which sleeps and retries when concurrent webhooks collide.
+    let _writer = match db {
+        Db::Sqlite(_) => Some(SQLITE_WEBHOOK_WRITER.lock().await),
+        Db::Postgres(_) => None,
     };
     let received = on_db!(db, pool => {
         async {
