@@ -116,6 +116,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         db: db.clone(),
         settings: config.orders.clone(),
         outbox_wake: outbox_wake.clone(),
+        webhooks: crate::webhooks::WebhookBatcher::spawn(db.clone()),
     };
     telemetry::prometheus();
     let (stop_workers, workers_stopped) = watch::channel(false);

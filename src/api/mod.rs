@@ -23,6 +23,8 @@ pub struct ApiState {
     pub settings: OrderSettings,
     /// Wakes outbox workers when a job is queued, so placement starts at once.
     pub outbox_wake: Arc<Notify>,
+    /// Group commit for verified webhooks.
+    pub webhooks: crate::webhooks::WebhookBatcher,
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {

@@ -208,6 +208,7 @@ impl TestApp {
             db: db.clone(),
             settings: Default::default(),
             outbox_wake: Default::default(),
+            webhooks: giftrecon::webhooks::WebhookBatcher::spawn(db.clone()),
         };
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(giftrecon::http::serve(

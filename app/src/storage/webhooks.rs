@@ -101,15 +101,21 @@ pub async fn receive(
     entry: &InboxEntry<'_>,
     subject: &EventSubject,
 ) -> Result<Received, StorageError> {
+    let mut received = receive_batch(db, &[(entry, subject)]).await?;
+    Ok(received.pop().expect("one answer per event"))
+}
+
+/// Stores and applies several verified events in one transaction (a group commit: one commit
+/// for many webhooks), answering for each in order. All or nothing: on an error nothing is
+/// stored. A repeat of an event, even within the batch, is answered `Duplicate`.
+pub async fn receive_batch(
+    db: &Db,
+    events: &[(&InboxEntry<'_>, &EventSubject)],
+) -> Result<Vec<Received>, StorageError> {
     let now = now_utc();
     let lock = match db {
         Db::Postgres(_) => " FOR UPDATE",
         Db::Sqlite(_) => "",
-    };
-    let state = match subject {
-        EventSubject::Order(_) => "applied",
-        EventSubject::OrderChanged { .. } => "sync_queued",
-        EventSubject::Other => "ignored",
     };
     // SQLite has one writer at a time; waiting for it here, in order, is much faster than
     // SQLite's busy handler, which sleeps and retries when concurrent webhooks collide.
@@ -120,78 +126,87 @@ pub async fn receive(
     let received = on_db!(db, pool => {
         async {
             let mut tx = pool.begin().await?;
-            // The first statement writes, so SQLite takes its write lock here (waiting its
-            // turn) rather than failing to upgrade a read lock later.
-            let inserted = insert_inbox!(&mut tx, entry, state, None::<&str>, now)?;
-            if !inserted {
-                tx.rollback().await?;
-                return Ok::<Received, sqlx::Error>(Received::Duplicate);
-            }
-            let mut order_id = None;
-            let mut advanced = None;
-            let mut sync_queued = false;
-            match subject {
-                EventSubject::Order(observed) => {
-                    let applied = record_observation!(&mut tx, lock, entry.vendor_id, observed, RecordSource::Webhook, now).await?;
-                    if let Some(id) = &applied.order_id {
-                        let detail = serde_json::json!({
-                            "event_id": entry.event_id,
-                            "event_type": entry.event_type,
-                            "vendor_order_id": observed.vendor_order_id,
-                            "vendor_status": observed.status,
-                            "gl_state": applied.advanced.map(|(_, next)| next.as_str()),
-                            "applied": applied.advanced.is_some(),
-                        });
-                        sqlx::query(
-                            "INSERT INTO order_events (order_id, kind, detail, actor, created_at)
-                             VALUES ($1, 'webhook', $2, $3, $4)",
+            let mut answers = Vec::with_capacity(events.len());
+            for (entry, subject) in events {
+                let state = match subject {
+                    EventSubject::Order(_) => "applied",
+                    EventSubject::OrderChanged { .. } => "sync_queued",
+                    EventSubject::Other => "ignored",
+                };
+                // The first statement writes, so SQLite takes its write lock here rather than
+                // failing to upgrade a read lock later.
+                let inserted = insert_inbox!(&mut tx, entry, state, None::<&str>, now)?;
+                if !inserted {
+                    answers.push(Received::Duplicate);
+                    continue;
+                }
+                let mut order_id = None;
+                let mut advanced = None;
+                let mut sync_queued = false;
+                match subject {
+                    EventSubject::Order(observed) => {
+                        let applied = record_observation!(&mut tx, lock, entry.vendor_id, observed, RecordSource::Webhook, now).await?;
+                        if let Some(id) = &applied.order_id {
+                            let detail = serde_json::json!({
+                                "event_id": entry.event_id,
+                                "event_type": entry.event_type,
+                                "vendor_order_id": observed.vendor_order_id,
+                                "vendor_status": observed.status,
+                                "gl_state": applied.advanced.map(|(_, next)| next.as_str()),
+                                "applied": applied.advanced.is_some(),
+                            });
+                            sqlx::query(
+                                "INSERT INTO order_events (order_id, kind, detail, actor, created_at)
+                                 VALUES ($1, 'webhook', $2, $3, $4)",
+                            )
+                            .bind(id)
+                            .bind(detail.to_string())
+                            .bind(entry.vendor_id)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        order_id = applied.order_id;
+                        advanced = applied.advanced;
+                    }
+                    EventSubject::OrderChanged { vendor_order_id } => {
+                        let found: Option<String> = sqlx::query_scalar(
+                            "SELECT id FROM orders WHERE vendor_id = $1 AND vendor_order_id = $2 LIMIT 1",
                         )
-                        .bind(id)
-                        .bind(detail.to_string())
                         .bind(entry.vendor_id)
-                        .bind(now)
-                        .execute(&mut *tx)
+                        .bind(vendor_order_id)
+                        .fetch_optional(&mut *tx)
                         .await?;
+                        if let Some(id) = &found {
+                            // One pending sync per order is enough: it reads the latest state.
+                            let queued = sqlx::query(
+                                "INSERT INTO outbox_jobs (kind, order_id, state, attempts, run_at, created_at, updated_at)
+                                 SELECT 'sync_order', $1, 'pending', 0, $2, $2, $2
+                                  WHERE NOT EXISTS (SELECT 1 FROM outbox_jobs
+                                                     WHERE order_id = $1 AND kind = 'sync_order' AND state = 'pending')",
+                            )
+                            .bind(id)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                            sync_queued = queued.rows_affected() > 0;
+                        }
+                        order_id = found;
                     }
-                    order_id = applied.order_id;
-                    advanced = applied.advanced;
+                    EventSubject::Other => {}
                 }
-                EventSubject::OrderChanged { vendor_order_id } => {
-                    let found: Option<String> = sqlx::query_scalar(
-                        "SELECT id FROM orders WHERE vendor_id = $1 AND vendor_order_id = $2 LIMIT 1",
-                    )
-                    .bind(entry.vendor_id)
-                    .bind(vendor_order_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some(id) = &found {
-                        // One pending sync per order is enough: it reads the latest state.
-                        let queued = sqlx::query(
-                            "INSERT INTO outbox_jobs (kind, order_id, state, attempts, run_at, created_at, updated_at)
-                             SELECT 'sync_order', $1, 'pending', 0, $2, $2, $2
-                              WHERE NOT EXISTS (SELECT 1 FROM outbox_jobs
-                                                 WHERE order_id = $1 AND kind = 'sync_order' AND state = 'pending')",
-                        )
+                if let Some(id) = &order_id {
+                    sqlx::query("UPDATE webhook_inbox SET order_id = $1 WHERE vendor_id = $2 AND event_id = $3")
                         .bind(id)
-                        .bind(now)
+                        .bind(entry.vendor_id)
+                        .bind(entry.event_id)
                         .execute(&mut *tx)
                         .await?;
-                        sync_queued = queued.rows_affected() > 0;
-                    }
-                    order_id = found;
                 }
-                EventSubject::Other => {}
-            }
-            if let Some(id) = &order_id {
-                sqlx::query("UPDATE webhook_inbox SET order_id = $1 WHERE vendor_id = $2 AND event_id = $3")
-                    .bind(id)
-                    .bind(entry.vendor_id)
-                    .bind(entry.event_id)
-                    .execute(&mut *tx)
-                    .await?;
+                answers.push(Received::Stored { state, order_id, advanced, sync_queued });
             }
             tx.commit().await?;
-            Ok(Received::Stored { state, order_id, advanced, sync_queued })
+            Ok::<Vec<Received>, sqlx::Error>(answers)
         }
         .await
     })?;
