@@ -126,7 +126,7 @@ pub struct PollArgs {
     /// The vendor to poll (default: every vendor with a base URL).
     #[arg(long)]
     pub vendor: Option<String>,
-    /// Run one pass and exit (the only mode for now; `serve` runs the poller continuously).
+    /// Run one pass and exit (required: `serve` runs the poller continuously).
     #[arg(long)]
     pub once: bool,
 }

@@ -385,7 +385,9 @@ async fn poll(
     settings: crate::config::PollerSettings,
     args: crate::cli::PollArgs,
 ) -> anyhow::Result<()> {
-    let _ = args.once;
+    if !args.once {
+        bail!("--once is required: `poll` runs one pass and exits (`serve` polls continuously)");
+    }
     let poller = poller::Poller::new(db.clone(), settings, poller::replica_name());
     let results = match &args.vendor {
         Some(vendor) => {

@@ -521,6 +521,8 @@ async fn poll_once_from_the_cli_prints_what_it_did(db: TestDb) {
         let order = orders::get(&conn, id).await.unwrap().unwrap();
         assert_eq!(order.gl_state, GlState::Fulfilled);
     }
+    let line = crate::helpers::assert_one_line_error(&db.cli(&["poll", "--vendor", "acme"]));
+    assert!(line.contains("--once"), "{line}");
     let out = db.cli(&["poll", "--vendor", "nobody", "--once"]);
     let line = crate::helpers::assert_one_line_error(&out);
     assert!(line.contains("not found"), "{line}");
