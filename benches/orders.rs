@@ -127,11 +127,7 @@ async fn run(
         leptos_options: giftrecon::http::leptos_options(None, addr),
         security: Default::default(),
     };
-    let api = ApiState {
-        db: db.clone(),
-        settings: Default::default(),
-        outbox_wake: Default::default(),
-    };
+    let api = ApiState::new(db.clone(), Default::default(), Default::default());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(giftrecon::http::serve(
         listener,

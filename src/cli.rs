@@ -80,6 +80,8 @@ pub enum Command {
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Read vendors' reconciliation APIs and backfill what webhooks missed.
+    Poll(PollArgs),
     /// Run a simulator of the generic vendor API, with faults on request (for tests and demos).
     VendorSim(crate::sim::SimArgs),
 }
@@ -113,8 +115,42 @@ pub enum VendorCommand {
         #[arg(long, value_name = "KEY")]
         api_key: Option<String>,
     },
+    /// Change a vendor. `--webhook-secret` (repeatable) replaces the active secrets at once;
+    /// to change secrets without dropping deliveries signed with the old one, use `rotate-secret`.
+    Set {
+        /// The vendor's id.
+        id: String,
+        /// The vendor API's new base address.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// A webhook signing secret; repeat for several active secrets.
+        #[arg(long = "webhook-secret", value_name = "SECRET")]
+        webhook_secrets: Vec<String>,
+    },
+    /// Add a new webhook secret and retire the oldest active one after a grace period, during
+    /// which events signed with either verify.
+    RotateSecret {
+        /// The vendor's id.
+        id: String,
+        /// The new secret.
+        #[arg(long, value_name = "SECRET")]
+        secret: String,
+        /// Hours the old secret keeps verifying.
+        #[arg(long, default_value_t = 24, value_name = "HOURS")]
+        grace_hours: u32,
+    },
     /// List vendors (secrets are never shown).
     List,
+}
+
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// The vendor to poll (default: every vendor with a base URL).
+    #[arg(long)]
+    pub vendor: Option<String>,
+    /// Run one pass and exit (required: `serve` runs the poller continuously).
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use tokio::sync::{watch, Notify};
 
 use crate::api::ApiState;
-use crate::{http, outbox, site, telemetry};
+use crate::{http, outbox, poller, site, telemetry};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(&cli.global)?;
@@ -67,6 +67,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 out.display()
             );
             Ok(())
+        }
+        Command::Poll(args) => {
+            let settings = config.poller.clone();
+            with_db(&config, |db| async move { poll(&db, settings, args).await }).await
         }
         Command::User(command) => {
             with_db(&config, |db| async move { user(&db, command).await }).await
@@ -168,11 +172,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         security: config.security.policy(),
     };
     let outbox_wake = Arc::new(Notify::new());
-    let api = ApiState {
-        db: db.clone(),
-        settings: config.orders.clone(),
-        outbox_wake: outbox_wake.clone(),
-    };
+    let api = ApiState::new(db.clone(), config.orders.clone(), outbox_wake.clone());
     telemetry::prometheus();
     let (stop_workers, workers_stopped) = watch::channel(false);
     let mut workers = outbox::spawn_workers(&db, &config.outbox, &outbox_wake, &workers_stopped);
@@ -186,7 +186,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.security.policy(),
         workers_stopped.clone(),
     )));
-    tracing::info!(%addr, database = %config.database, outbox_workers, "giftrecon is serving");
+    if config.poller.enabled {
+        let poller = Arc::new(poller::Poller::new(
+            db.clone(),
+            config.poller.clone(),
+            poller::replica_name(),
+        ));
+        tracing::info!(holder = poller.holder(), "poller started");
+        workers.push(tokio::spawn(poller.run(workers_stopped.clone())));
+    }
+    tracing::info!(%addr, database = %config.database, outbox_workers, poller = config.poller.enabled, "giftrecon is serving");
     println!(
         "giftrecon is running at http://{addr} ({})",
         config.database
@@ -314,6 +323,56 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
             )
             .await?;
             println!("added vendor {id} ({kind}, {secrets} webhook secret(s))");
+            Ok(())
+        }
+        VendorCommand::Set {
+            id,
+            base_url,
+            webhook_secrets,
+        } => {
+            let id = VendorId::parse(&id).context("vendor id")?;
+            let base_url = base_url
+                .as_deref()
+                .map(BaseUrl::parse)
+                .transpose()
+                .context("--base-url")?;
+            if webhook_secrets.iter().any(|s| s.trim().is_empty()) {
+                bail!("--webhook-secret: a webhook secret cannot be empty");
+            }
+            if base_url.is_none() && webhook_secrets.is_empty() {
+                bail!("nothing to change: give --base-url and/or --webhook-secret");
+            }
+            let secrets: Vec<SecretString> = webhook_secrets
+                .into_iter()
+                .map(SecretString::from)
+                .collect();
+            let replace = (!secrets.is_empty()).then_some(secrets.as_slice());
+            vendors::update_vendor(db, &id, base_url.as_ref(), replace).await?;
+            match replace {
+                Some(s) => println!("updated vendor {id}: {} active webhook secret(s)", s.len()),
+                None => println!("updated vendor {id}"),
+            }
+            Ok(())
+        }
+        VendorCommand::RotateSecret {
+            id,
+            secret,
+            grace_hours,
+        } => {
+            let id = VendorId::parse(&id).context("vendor id")?;
+            if secret.trim().is_empty() {
+                bail!("--secret: a webhook secret cannot be empty");
+            }
+            let grace = chrono::Duration::hours(i64::from(grace_hours));
+            let retires =
+                vendors::rotate_webhook_secret(db, &id, &SecretString::from(secret), grace).await?;
+            match retires {
+                Some(at) => println!(
+                    "added a webhook secret to vendor {id}; the oldest one stops verifying at {}",
+                    at.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                None => println!("added a webhook secret to vendor {id}"),
+            }
             Ok(())
         }
         VendorCommand::List => {
@@ -475,4 +534,37 @@ async fn brand(db: &Db, command: BrandCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn poll(
+    db: &Db,
+    settings: crate::config::PollerSettings,
+    args: crate::cli::PollArgs,
+) -> anyhow::Result<()> {
+    if !args.once {
+        bail!("--once is required: `poll` runs one pass and exits (`serve` polls continuously)");
+    }
+    let poller = poller::Poller::new(db.clone(), settings, poller::replica_name());
+    let results = match &args.vendor {
+        Some(vendor) => {
+            let id = VendorId::parse(vendor).context("--vendor")?;
+            let report = poller.run_once(&id).await?;
+            vec![(id, Ok(report))]
+        }
+        None => poller.run_all_once().await,
+    };
+    let mut failed = None;
+    for (vendor, result) in results {
+        match result {
+            Ok(report) => println!("{vendor}: {report}"),
+            Err(err) => {
+                eprintln!("error: {vendor}: {err:#}");
+                failed = Some(vendor);
+            }
+        }
+    }
+    match failed {
+        Some(vendor) => bail!("polling vendor {vendor} failed"),
+        None => Ok(()),
+    }
 }

@@ -42,6 +42,8 @@ pub struct FileConfig {
     pub outbox: OutboxSettings,
     #[serde(default)]
     pub security: SecuritySettings,
+    #[serde(default)]
+    pub poller: PollerSettings,
 }
 
 /// `[security]`: browser sessions and sign-in.
@@ -157,6 +159,41 @@ impl Default for OutboxSettings {
     }
 }
 
+/// `[poller]`: reading each vendor's reconciliation API on a schedule to backfill missed webhooks.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PollerSettings {
+    /// Whether `serve` runs the poller (one replica per vendor polls at a time, by lease).
+    pub enabled: bool,
+    /// Seconds between passes.
+    pub interval_secs: u64,
+    /// Each pass starts this many seconds before the end of the last one, for late writes.
+    pub overlap_secs: u64,
+    /// Most pages read in one pass; the rest waits for the next pass (which resumes there).
+    pub page_limit: u32,
+    /// How long a replica's poller lease lasts without renewal; another replica takes over
+    /// after it expires.
+    pub lease_secs: u64,
+    /// The first pass of a vendor reads this far back.
+    pub initial_lookback_secs: u64,
+    /// Per-request timeout for the vendor's listing.
+    pub vendor_timeout_ms: u64,
+}
+
+impl Default for PollerSettings {
+    fn default() -> Self {
+        PollerSettings {
+            enabled: true,
+            interval_secs: 300,
+            overlap_secs: 600,
+            page_limit: 1_000,
+            lease_secs: 60,
+            initial_lookback_secs: 7 * 24 * 3600,
+            vendor_timeout_ms: 10_000,
+        }
+    }
+}
+
 /// The effective configuration of this process.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -168,6 +205,7 @@ pub struct Config {
     pub orders: OrderSettings,
     pub outbox: OutboxSettings,
     pub security: SecuritySettings,
+    pub poller: PollerSettings,
 }
 
 impl Default for Config {
@@ -181,6 +219,7 @@ impl Default for Config {
             orders: OrderSettings::default(),
             outbox: OutboxSettings::default(),
             security: SecuritySettings::default(),
+            poller: PollerSettings::default(),
         }
     }
 }
@@ -227,6 +266,7 @@ impl Config {
             orders: file.orders,
             outbox: file.outbox,
             security: file.security,
+            poller: file.poller,
         })
     }
 }

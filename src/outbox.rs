@@ -240,7 +240,16 @@ impl OutboxWorker {
                     .backoff(job.attempts, None)
                     .max(ms(self.settings.sync_delay_ms))
         };
-        match adapter.get_order(&order.vendor_key).await {
+        let looked_up = match adapter.get_order(&order.vendor_key).await {
+            // Vendors with no lookup by our key (Runa) are read by their own order id, which a
+            // webhook that only names the order has given us.
+            Err(VendorError::Unsupported { .. }) if order.vendor_order_id.is_some() => {
+                let vendor_order_id = order.vendor_order_id.as_deref().unwrap_or_default();
+                adapter.fetch_order(vendor_order_id).await
+            }
+            other => other,
+        };
+        match looked_up {
             Ok(Some(found)) => {
                 let observation = observe(vendor, &found);
                 let detail = json!({

@@ -23,6 +23,20 @@ pub struct ApiState {
     pub settings: OrderSettings,
     /// Wakes outbox workers when a job is queued, so placement starts at once.
     pub outbox_wake: Arc<Notify>,
+    /// Group commit for verified webhooks.
+    pub webhooks: crate::webhooks::WebhookBatcher,
+}
+
+impl ApiState {
+    /// The API's state over `db`; `outbox_wake` is shared with this process's outbox workers.
+    pub fn new(db: Db, settings: OrderSettings, outbox_wake: Arc<Notify>) -> ApiState {
+        ApiState {
+            webhooks: crate::webhooks::WebhookBatcher::spawn(db.clone()),
+            db,
+            settings,
+            outbox_wake,
+        }
+    }
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
@@ -33,6 +47,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         )
         .route("/api/v1/orders/bulk", post(orders::create_orders_bulk))
         .route("/api/v1/orders/{id}", get(orders::get_order))
+        .merge(crate::webhooks::router(state.clone()))
         .with_state(state)
 }
 

@@ -224,11 +224,7 @@ impl TestApp {
             security,
         };
         giftrecon::telemetry::prometheus();
-        let api = giftrecon::api::ApiState {
-            db: db.clone(),
-            settings: Default::default(),
-            outbox_wake: Default::default(),
-        };
+        let api = giftrecon::api::ApiState::new(db.clone(), Default::default(), Default::default());
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(giftrecon::http::serve(
             listener,
@@ -240,8 +236,10 @@ impl TestApp {
         TestApp {
             addr,
             db,
+            // A stuck request fails its test with a message instead of hanging the whole run.
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(30))
                 .build()
                 .unwrap(),
             shutdown: Some(tx),

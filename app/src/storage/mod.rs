@@ -10,11 +10,14 @@ pub mod brands;
 pub mod idempotency;
 pub mod orders;
 pub mod outbox;
+pub mod poller;
 pub mod sessions;
 pub mod tokens;
 mod url;
 pub mod users;
+pub mod vendor_records;
 pub mod vendors;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -152,6 +152,103 @@ pub async fn get_vendor(db: &Db, id: &VendorId) -> Result<Vendor, StorageError> 
     .try_into()
 }
 
+/// Changes a vendor: `base_url` when given; `webhook_secrets` when given replace the active
+/// secrets at once (the old ones are retired now). Atomic.
+pub async fn update_vendor(
+    db: &Db,
+    id: &VendorId,
+    base_url: Option<&BaseUrl>,
+    webhook_secrets: Option<&[SecretString]>,
+) -> Result<(), StorageError> {
+    let now = now_utc();
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let found = sqlx::query(
+            "UPDATE vendors SET base_url = COALESCE($1, base_url), updated_at = $2 WHERE id = $3",
+        )
+        .bind(base_url.map(BaseUrl::as_str))
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if found.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StorageError::NotFound { what: format!("vendor {:?}", id.as_str()) });
+        }
+        if let Some(secrets) = webhook_secrets {
+            sqlx::query(
+                "UPDATE vendor_webhook_secrets SET retired_at = $1
+                  WHERE vendor_id = $2 AND (retired_at IS NULL OR retired_at > $1)",
+            )
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            for secret in secrets {
+                sqlx::query(
+                    "INSERT INTO vendor_webhook_secrets (vendor_id, secret, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(id.as_str())
+                .bind(secret.expose_secret())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// Adds `secret` and retires the oldest secret that has no retirement date yet at
+/// `now + grace` (during the grace period both verify). Returns when the old one retires, if
+/// there was one.
+pub async fn rotate_webhook_secret(
+    db: &Db,
+    id: &VendorId,
+    secret: &SecretString,
+    grace: chrono::Duration,
+) -> Result<Option<DateTime<Utc>>, StorageError> {
+    let now = now_utc();
+    let retire_at = now + grace;
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let exists = sqlx::query("UPDATE vendors SET updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if exists.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StorageError::NotFound { what: format!("vendor {:?}", id.as_str()) });
+        }
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM vendor_webhook_secrets
+              WHERE vendor_id = $1 AND retired_at IS NULL ORDER BY created_at, id LIMIT 1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(old) = oldest {
+            sqlx::query("UPDATE vendor_webhook_secrets SET retired_at = $1 WHERE id = $2")
+                .bind(retire_at)
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO vendor_webhook_secrets (vendor_id, secret, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(id.as_str())
+        .bind(secret.expose_secret())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(oldest.map(|_| retire_at))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,259 @@
+//! The reconciliation poller: webhooks get lost, so every vendor's listing is read on a schedule
+//! and whatever was missed is backfilled.
+//!
+//! A pass reads `[synced_to − overlap, now)` page by page. Each page is stored, with the cursor
+//! of the next page, in one transaction fenced by the vendor's poller lease (see
+//! `app::storage::poller`): the cursor never runs ahead of what is stored, a crashed pass resumes
+//! after its last stored page, and a poller that lost its lease cannot write. The vendor is
+//! never called inside a transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use app::domain::VendorId;
+use app::storage::poller::{self as store, Lease};
+use app::storage::vendors::{self, Vendor};
+use app::storage::{now_utc, Db};
+use tokio::sync::watch;
+
+use crate::config::PollerSettings;
+use crate::vendors::{adapter_for, VendorAdapter, VendorEndpoint};
+use crate::webhooks::observed;
+
+/// What one pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// False when another replica holds the vendor's lease (nothing was done).
+    pub leader: bool,
+    pub pages: u64,
+    pub records: u64,
+    pub backfills: u64,
+    pub vendor_only: u64,
+    /// The pass read its window to the end (false: page limit reached, lease lost or an error).
+    pub complete: bool,
+}
+
+impl std::fmt::Display for PassReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.leader {
+            return f.write_str("another replica holds the poller lease; nothing done");
+        }
+        write!(
+            f,
+            "pages={} records={} backfills={} vendor_only={}{}",
+            self.pages,
+            self.records,
+            self.backfills,
+            self.vendor_only,
+            if self.complete { "" } else { " (incomplete)" }
+        )
+    }
+}
+
+pub struct Poller {
+    db: Db,
+    settings: PollerSettings,
+    /// This replica's name in the lease table.
+    holder: String,
+}
+
+impl Poller {
+    pub fn new(db: Db, settings: PollerSettings, holder: String) -> Poller {
+        Poller {
+            db,
+            settings,
+            holder,
+        }
+    }
+
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    fn lease_ttl(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.settings.lease_secs as i64)
+    }
+
+    /// Tries to take (or renew) the vendor's lease.
+    pub async fn acquire(&self, vendor_id: &str) -> anyhow::Result<Option<Lease>> {
+        Ok(store::acquire_lease(&self.db, vendor_id, &self.holder, self.lease_ttl()).await?)
+    }
+
+    /// One pass over one vendor, if this replica gets the lease.
+    #[tracing::instrument(skip(self), fields(holder = %self.holder))]
+    pub async fn run_once(&self, vendor_id: &VendorId) -> anyhow::Result<PassReport> {
+        let vendor = vendors::get_vendor(&self.db, vendor_id).await?;
+        let Some(lease) = self.acquire(vendor_id.as_str()).await? else {
+            return Ok(PassReport::default());
+        };
+        let adapter = self.adapter(&vendor)?;
+        self.pass(&vendor, adapter.as_ref(), lease).await
+    }
+
+    /// One pass with a given adapter and lease (tests use this to present a stale lease).
+    pub async fn pass(
+        &self,
+        vendor: &Vendor,
+        adapter: &dyn VendorAdapter,
+        mut lease: Lease,
+    ) -> anyhow::Result<PassReport> {
+        let vendor_label = vendor.id.as_str().to_string();
+        let mut report = PassReport {
+            leader: true,
+            ..PassReport::default()
+        };
+        let mut cursor = store::cursor(&self.db, vendor.id.as_str()).await?;
+        let (from, to) = match (cursor.pass_from, cursor.pass_to) {
+            // A pass was cut short: resume after its last stored page.
+            (Some(from), Some(to)) => (from, to),
+            _ => {
+                let now = now_utc();
+                let overlap = chrono::Duration::seconds(self.settings.overlap_secs as i64);
+                let from = match cursor.synced_to {
+                    Some(synced) => synced - overlap,
+                    None => {
+                        now - chrono::Duration::seconds(self.settings.initial_lookback_secs as i64)
+                    }
+                };
+                if !store::begin_pass(&self.db, &lease, from, now).await? {
+                    tracing::warn!(vendor = %vendor_label, "poller lease lost before the pass began");
+                    return Ok(report);
+                }
+                cursor.page_cursor = None;
+                (from, now)
+            }
+        };
+        let mut page_cursor = cursor.page_cursor;
+        for _ in 0..self.settings.page_limit {
+            let page = adapter
+                .list_orders(from, to, page_cursor.as_deref())
+                .await
+                .with_context(|| format!("listing orders of vendor {vendor_label}"))?;
+            let records: Vec<_> = page
+                .orders
+                .iter()
+                .map(|order| observed(order, &vendor.status_mapping))
+                .collect();
+            let Some(stored) =
+                store::store_page(&self.db, &lease, &records, page.next_cursor.as_deref()).await?
+            else {
+                tracing::warn!(vendor = %vendor_label, token = lease.fencing_token, "poller lease lost; page not stored");
+                metrics::counter!("giftrecon_poller_fenced_total", "vendor" => vendor_label.clone()).increment(1);
+                return Ok(report);
+            };
+            report.pages += 1;
+            report.records += stored.records;
+            report.backfills += stored.backfills;
+            report.vendor_only += stored.vendor_only;
+            metrics::counter!("giftrecon_poller_pages_total", "vendor" => vendor_label.clone())
+                .increment(1);
+            metrics::counter!("giftrecon_poller_records_total", "vendor" => vendor_label.clone())
+                .increment(stored.records);
+            metrics::counter!("giftrecon_poller_backfills_total", "vendor" => vendor_label.clone())
+                .increment(stored.backfills);
+            if stored.finished {
+                report.complete = true;
+                let lag = (now_utc() - to).num_milliseconds().max(0) as f64 / 1000.0;
+                metrics::gauge!("giftrecon_poller_lag_seconds", "vendor" => vendor_label.clone())
+                    .set(lag);
+                break;
+            }
+            page_cursor = page.next_cursor;
+            // Keep the lease while paging; a lost lease shows at the next page's fence.
+            if let Some(renewed) = self.acquire(vendor.id.as_str()).await? {
+                lease = renewed;
+            }
+        }
+        Ok(report)
+    }
+
+    fn adapter(&self, vendor: &Vendor) -> anyhow::Result<Box<dyn VendorAdapter>> {
+        let base_url = vendor
+            .base_url
+            .clone()
+            .with_context(|| format!("vendor {} has no base URL to poll", vendor.id))?;
+        Ok(adapter_for(
+            vendor.kind,
+            VendorEndpoint {
+                base_url,
+                api_key: vendor.api_key.clone(),
+                timeout: Duration::from_millis(self.settings.vendor_timeout_ms),
+            },
+        ))
+    }
+
+    /// Every vendor with a base URL, one pass each.
+    pub async fn run_all_once(&self) -> Vec<(VendorId, anyhow::Result<PassReport>)> {
+        let vendors = match vendors::list_vendors(&self.db).await {
+            Ok(list) => list,
+            Err(err) => {
+                tracing::warn!(error = %err, "poller: cannot list vendors");
+                return Vec::new();
+            }
+        };
+        let mut results = Vec::new();
+        for vendor in vendors.into_iter().filter(|v| v.base_url.is_some()) {
+            let result = self.run_once(&vendor.id).await;
+            if let Err(err) = &result {
+                tracing::warn!(vendor = %vendor.id, error = %format!("{err:#}"), "poll pass failed");
+            }
+            results.push((vendor.id, result));
+        }
+        results
+    }
+
+    /// Polls every vendor every `interval_secs` until `shutdown` turns true. A replica that is
+    /// not the leader tries again at the next tick (at most `lease_secs` after a leader dies,
+    /// when the tick is shorter than the lease).
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let interval = Duration::from_secs(self.settings.interval_secs.max(1));
+        let retry = Duration::from_secs(self.settings.lease_secs.clamp(1, 60));
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let results = self.run_all_once().await;
+            let leading = results
+                .iter()
+                .any(|(_, r)| r.as_ref().is_ok_and(|r| r.leader));
+            // Followers look again within the lease time, so they take over quickly.
+            let wait = if leading {
+                interval
+            } else {
+                interval.min(retry)
+            };
+            tokio::select! {
+                _ = shutdown.changed() => {},
+                _ = tokio::time::sleep(wait) => {},
+            }
+        }
+        // Hand the leases over at once rather than making the next leader wait for expiry.
+        if let Ok(list) = vendors::list_vendors(&self.db).await {
+            for vendor in list {
+                if let Ok(Some((holder, token, expires_at))) =
+                    store::lease_of(&self.db, vendor.id.as_str()).await
+                {
+                    if holder == self.holder {
+                        let lease = Lease {
+                            vendor_id: vendor.id.to_string(),
+                            holder,
+                            fencing_token: token,
+                            expires_at,
+                        };
+                        let _ = store::release_lease(&self.db, &lease).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A name for this replica in lease tables: host-unique and process-unique.
+pub fn replica_name() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
