@@ -220,7 +220,7 @@ async fn create(
     };
     match orders::create_order(&state.db, &order, Some(owner), Some(&stored)).await {
         Ok(Created::New) => {
-            metrics::counter!("giftrecon_orders_created_total", "source" => source_label(source))
+            metrics::counter!("giftrecon_orders_created_total", "source" => source.as_str())
                 .increment(1);
             state.outbox_wake.notify_waiters();
             Answer {
@@ -256,49 +256,31 @@ async fn create(
     }
 }
 
-fn source_label(source: Source) -> &'static str {
-    match source {
-        Source::Api => "api",
-        Source::Bulk => "bulk",
-        Source::Import => "import",
-    }
-}
-
 #[tracing::instrument(skip_all)]
 pub async fn create_order(
     State(state): State<ApiState>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let owner = match authenticate(&state.db, &headers).await {
-        Ok(o) => o,
-        Err(p) => return p.into_response(),
-    };
-    let bytes = match read_body(body, state.settings.max_body_bytes).await {
-        Ok(b) => b,
-        Err(p) => return p.into_response(),
-    };
-    let raw: Box<RawValue> = match serde_json::from_slice(&bytes) {
-        Ok(r) => r,
-        Err(_) => return not_json().into_response(),
-    };
+) -> Result<Response, Problem> {
+    let owner = authenticate(&state.db, &headers).await?;
+    let bytes = read_body(body, state.settings.max_body_bytes).await?;
+    let raw: Box<RawValue> = serde_json::from_slice(&bytes).map_err(|_| not_json())?;
     let header_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         None => None,
         Some(Ok(v)) => Some(v),
         Some(Err(_)) => {
-            return Problem::invalid(
+            return Err(Problem::invalid(
                 StatusCode::BAD_REQUEST,
                 vec![FieldError::new(
                     "idempotency_key",
                     "the Idempotency-Key header must be printable ASCII",
                 )],
-            )
-            .into_response()
+            ))
         }
     };
-    submit(&state, &owner.name, &raw, header_key, Source::Api)
+    Ok(submit(&state, &owner.name, &raw, header_key, Source::Api)
         .await
-        .into_response()
+        .into_response())
 }
 
 /// `POST /api/v1/orders/bulk`: a JSON array of orders, each with its own key; every item is
@@ -308,32 +290,22 @@ pub async fn create_orders_bulk(
     State(state): State<ApiState>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let owner = match authenticate(&state.db, &headers).await {
-        Ok(o) => o,
-        Err(p) => return p.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let owner = authenticate(&state.db, &headers).await?;
     let limit = state
         .settings
         .max_body_bytes
         .saturating_mul(MAX_BULK_ORDERS)
         .min(64 << 20);
-    let bytes = match read_body(body, limit).await {
-        Ok(b) => b,
-        Err(p) => return p.into_response(),
-    };
-    let items: Vec<Box<RawValue>> = match serde_json::from_slice(&bytes) {
-        Ok(items) => items,
-        Err(_) => {
-            return Problem::invalid(
-                StatusCode::BAD_REQUEST,
-                vec![FieldError::new("body", "must be a JSON array of orders")],
-            )
-            .into_response()
-        }
-    };
+    let bytes = read_body(body, limit).await?;
+    let items: Vec<Box<RawValue>> = serde_json::from_slice(&bytes).map_err(|_| {
+        Problem::invalid(
+            StatusCode::BAD_REQUEST,
+            vec![FieldError::new("body", "must be a JSON array of orders")],
+        )
+    })?;
     if items.len() > MAX_BULK_ORDERS {
-        return Problem::invalid(
+        return Err(Problem::invalid(
             StatusCode::PAYLOAD_TOO_LARGE,
             vec![FieldError::new(
                 "body",
@@ -342,8 +314,7 @@ pub async fn create_orders_bulk(
                     items.len()
                 ),
             )],
-        )
-        .into_response();
+        ));
     }
     let mut results = Vec::with_capacity(items.len());
     let (mut created, mut replayed, mut failed) = (0, 0, 0);
@@ -361,13 +332,13 @@ pub async fn create_orders_bulk(
             "body": serde_json::from_str::<Value>(&answer.body).unwrap_or(Value::Null),
         }));
     }
-    let summary = json!({
+    Ok(axum::Json(json!({
         "created": created,
         "replayed": replayed,
         "failed": failed,
         "results": results,
-    });
-    (StatusCode::OK, axum::Json(summary)).into_response()
+    }))
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -380,26 +351,22 @@ pub async fn find_order(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Query(query): Query<KeyQuery>,
-) -> Response {
-    let owner = match authenticate(&state.db, &headers).await {
-        Ok(o) => o,
-        Err(p) => return p.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let owner = authenticate(&state.db, &headers).await?;
     let Some(key) = query.idempotency_key.filter(|k| !k.is_empty()) else {
-        return Problem::invalid(
+        return Err(Problem::invalid(
             StatusCode::BAD_REQUEST,
             vec![FieldError::new(
                 "idempotency_key",
                 "is required as a query parameter",
             )],
-        )
-        .into_response();
+        ));
     };
-    match orders::find_by_key(&state.db, &owner.name, &key).await {
-        Ok(Some(order)) => with_events(&state, order).await,
-        Ok(None) => Problem::not_found("order with this idempotency key").into_response(),
-        Err(e) => internal(e).into_response(),
-    }
+    let order = orders::find_by_key(&state.db, &owner.name, &key)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Problem::not_found("order with this idempotency key"))?;
+    with_events(&state, order).await
 }
 
 /// `GET /api/v1/orders/{id}`: callers see their own orders.
@@ -407,21 +374,19 @@ pub async fn get_order(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    let owner = match authenticate(&state.db, &headers).await {
-        Ok(o) => o,
-        Err(p) => return p.into_response(),
-    };
-    match orders::get(&state.db, &id).await {
-        Ok(Some(order)) if order.owner == owner.name => with_events(&state, order).await,
-        Ok(_) => Problem::not_found("such order").into_response(),
-        Err(e) => internal(e).into_response(),
-    }
+) -> Result<Response, Problem> {
+    let owner = authenticate(&state.db, &headers).await?;
+    let order = orders::get(&state.db, &id)
+        .await
+        .map_err(internal)?
+        .filter(|order| order.owner == owner.name)
+        .ok_or_else(|| Problem::not_found("such order"))?;
+    with_events(&state, order).await
 }
 
-async fn with_events(state: &ApiState, order: Order) -> Response {
-    match orders::events(&state.db, &order.id).await {
-        Ok(events) => axum::Json(order_json(&order, Some(&events))).into_response(),
-        Err(e) => internal(e).into_response(),
-    }
+async fn with_events(state: &ApiState, order: Order) -> Result<Response, Problem> {
+    let events = orders::events(&state.db, &order.id)
+        .await
+        .map_err(internal)?;
+    Ok(axum::Json(order_json(&order, Some(&events))).into_response())
 }

@@ -161,7 +161,7 @@ pub struct ExternalPlacement {
 }
 
 impl Source {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Source::Api => "api",
             Source::Bulk => "bulk",
