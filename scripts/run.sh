@@ -10,4 +10,13 @@ scripts/install-deps.sh
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"
 cargo leptos build --release
 cd "$here"
-exec "$repo/target/release/giftrecon" serve "$@"
+giftrecon="$repo/target/release/giftrecon"
+# Nobody can sign in until a user exists: on a fresh database, make an admin and say how to
+# sign in (the password is random and shown only here).
+if [ -z "$("$giftrecon" user list | tail -n +2)" ]; then
+  password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  printf '%s\n' "$password" | "$giftrecon" user add admin --role admin --password-stdin >/dev/null
+  printf '\n  First run: sign in at http://127.0.0.1:3000 as "admin" with password %s\n' "$password"
+  printf '  (add your own users on the Users page; this is shown only once).\n\n'
+fi
+exec "$giftrecon" serve "$@"
