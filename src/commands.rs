@@ -284,14 +284,7 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
         } => {
             let id = VendorId::parse(&id).context("vendor id")?;
             let kind = VendorKind::parse(&kind).context("--kind")?;
-            let base_url = base_url
-                .as_deref()
-                .map(BaseUrl::parse)
-                .transpose()
-                .context("--base-url")?;
-            if webhook_secrets.iter().any(|s| s.trim().is_empty()) {
-                bail!("--webhook-secret: a webhook secret cannot be empty");
-            }
+            let (base_url, webhook_secrets) = vendor_options(base_url, webhook_secrets)?;
             let secrets = webhook_secrets.len();
             let has_api_key = api_key.is_some();
             vendors::insert_vendor(
@@ -300,10 +293,7 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
                     id: id.clone(),
                     kind,
                     base_url: base_url.clone(),
-                    webhook_secrets: webhook_secrets
-                        .into_iter()
-                        .map(SecretString::from)
-                        .collect(),
+                    webhook_secrets,
                     api_key: api_key.map(SecretString::from),
                 },
             )
@@ -331,21 +321,10 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
             webhook_secrets,
         } => {
             let id = VendorId::parse(&id).context("vendor id")?;
-            let base_url = base_url
-                .as_deref()
-                .map(BaseUrl::parse)
-                .transpose()
-                .context("--base-url")?;
-            if webhook_secrets.iter().any(|s| s.trim().is_empty()) {
-                bail!("--webhook-secret: a webhook secret cannot be empty");
-            }
-            if base_url.is_none() && webhook_secrets.is_empty() {
+            let (base_url, secrets) = vendor_options(base_url, webhook_secrets)?;
+            if base_url.is_none() && secrets.is_empty() {
                 bail!("nothing to change: give --base-url and/or --webhook-secret");
             }
-            let secrets: Vec<SecretString> = webhook_secrets
-                .into_iter()
-                .map(SecretString::from)
-                .collect();
             let replace = (!secrets.is_empty()).then_some(secrets.as_slice());
             vendors::update_vendor(db, &id, base_url.as_ref(), replace).await?;
             match replace {
@@ -394,6 +373,28 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Checks the `--base-url` and `--webhook-secret` options shared by `vendor add` and `vendor set`.
+fn vendor_options(
+    base_url: Option<String>,
+    webhook_secrets: Vec<String>,
+) -> anyhow::Result<(Option<BaseUrl>, Vec<SecretString>)> {
+    let base_url = base_url
+        .as_deref()
+        .map(BaseUrl::parse)
+        .transpose()
+        .context("--base-url")?;
+    if webhook_secrets.iter().any(|s| s.trim().is_empty()) {
+        bail!("--webhook-secret: a webhook secret cannot be empty");
+    }
+    Ok((
+        base_url,
+        webhook_secrets
+            .into_iter()
+            .map(SecretString::from)
+            .collect(),
+    ))
 }
 
 async fn user(db: &Db, command: UserCommand) -> anyhow::Result<()> {
