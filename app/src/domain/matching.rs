@@ -180,18 +180,14 @@ pub fn reconcile(
             Group::Key(key) | Group::Alone(key) => (None, key),
         };
         let members: Vec<usize> = members.into_iter().collect();
-        let distinct_ids: BTreeSet<&str> = members
-            .iter()
-            .map(|&i| records[i].vendor_order_id.as_str())
-            .collect();
-        let class = if distinct_ids.len() > 1 {
-            Class::Duplicate
-        } else {
-            match order {
-                None => Class::VendorOnly,
-                Some(o) => compare(&orders[o], &records[members[0]], mapping, tolerance),
-            }
-        };
+        let group_records: Vec<&VendorRecord> = members.iter().map(|&i| &records[i]).collect();
+        let class = classify(
+            order.map(|o| &orders[o]),
+            &group_records,
+            mapping,
+            tolerance,
+        )
+        .expect("a group with vendor records always has a class");
         if let Some(o) = order {
             claimed[o] = true;
         }
@@ -203,9 +199,12 @@ pub fn reconcile(
         });
     }
     for (o, order) in orders.iter().enumerate() {
-        if !claimed[o] && order.gl_state != GlState::Failed {
+        if claimed[o] {
+            continue;
+        }
+        if let Some(class) = classify(Some(order), &[], mapping, tolerance) {
             outcomes.push(Outcome {
-                class: Class::InternalOnly,
+                class,
                 key: order.vendor_key.clone(),
                 order: Some(o),
                 records: Vec::new(),
@@ -240,6 +239,35 @@ fn index<'a>(values: impl Iterator<Item = Option<&'a str>>) -> BTreeMap<&'a str,
     map
 }
 
+/// The class of one group: an internal order (if any) and the vendor records that matched it
+/// (or, without an order, the records that share one key). `None` when there is nothing to say:
+/// no records and an order that failed on our side (absent at the vendor, as it should be), or
+/// neither an order nor records.
+pub fn classify(
+    order: Option<&InternalOrder>,
+    records: &[&VendorRecord],
+    mapping: &StatusMapping,
+    tolerance: Tolerance,
+) -> Option<Class> {
+    let first = match (order, records.first()) {
+        (None, None) => return None,
+        (Some(order), None) => {
+            return (order.gl_state != GlState::Failed).then_some(Class::InternalOnly)
+        }
+        (_, Some(first)) => first,
+    };
+    if records
+        .iter()
+        .any(|r| r.vendor_order_id != first.vendor_order_id)
+    {
+        return Some(Class::Duplicate);
+    }
+    Some(match order {
+        None => Class::VendorOnly,
+        Some(order) => compare(order, first, mapping, tolerance),
+    })
+}
+
 /// One order against its one vendor record, in the order of precedence.
 fn compare(
     order: &InternalOrder,
@@ -262,34 +290,58 @@ fn compare(
     }
 }
 
+/// Daily totals per currency, accumulated one order or record at a time (so a caller can stream
+/// a day through it). Only fulfilled business counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals(BTreeMap<Currency, CurrencyTotals>);
+
+impl Totals {
+    pub fn add_order(&mut self, order: &InternalOrder) -> Result<(), MoneyError> {
+        if order.gl_state == GlState::Fulfilled {
+            let side = &mut self.entry(order.amount.currency()).internal;
+            side.count += 1;
+            side.amount = side.amount.checked_add(order.amount)?;
+        }
+        Ok(())
+    }
+
+    pub fn add_record(
+        &mut self,
+        record: &VendorRecord,
+        mapping: &StatusMapping,
+    ) -> Result<(), MoneyError> {
+        if mapping.gl_state_for(&record.status) == Some(GlState::Fulfilled) {
+            let side = &mut self.entry(record.amount.currency()).vendor;
+            side.count += 1;
+            side.amount = side.amount.checked_add(record.amount)?;
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, currency: Currency) -> &mut CurrencyTotals {
+        self.0
+            .entry(currency)
+            .or_insert_with(|| CurrencyTotals::zero(currency))
+    }
+
+    pub fn into_map(self) -> BTreeMap<Currency, CurrencyTotals> {
+        self.0
+    }
+}
+
 fn totals(
     orders: &[InternalOrder],
     records: &[VendorRecord],
     mapping: &StatusMapping,
 ) -> Result<BTreeMap<Currency, CurrencyTotals>, MoneyError> {
-    let mut totals: BTreeMap<Currency, CurrencyTotals> = BTreeMap::new();
-    for order in orders.iter().filter(|o| o.gl_state == GlState::Fulfilled) {
-        let c = order.amount.currency();
-        let side = &mut totals
-            .entry(c)
-            .or_insert_with(|| CurrencyTotals::zero(c))
-            .internal;
-        side.count += 1;
-        side.amount = side.amount.checked_add(order.amount)?;
+    let mut totals = Totals::default();
+    for order in orders {
+        totals.add_order(order)?;
     }
-    for record in records
-        .iter()
-        .filter(|r| mapping.gl_state_for(&r.status) == Some(GlState::Fulfilled))
-    {
-        let c = record.amount.currency();
-        let side = &mut totals
-            .entry(c)
-            .or_insert_with(|| CurrencyTotals::zero(c))
-            .vendor;
-        side.count += 1;
-        side.amount = side.amount.checked_add(record.amount)?;
+    for record in records {
+        totals.add_record(record, mapping)?;
     }
-    Ok(totals)
+    Ok(totals.into_map())
 }
 
 #[cfg(test)]

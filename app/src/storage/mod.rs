@@ -8,9 +8,12 @@
 pub mod audit;
 pub mod brands;
 pub mod idempotency;
+pub mod imports;
+pub mod order_import;
 pub mod orders;
 pub mod outbox;
 pub mod poller;
+pub mod reconciliation;
 pub mod sessions;
 pub mod tokens;
 mod url;
@@ -179,6 +182,9 @@ pub enum StorageError {
     AlreadyExists { what: String },
     #[error("{what} not found")]
     NotFound { what: String },
+    /// The change conflicts with the current state; `what` says how.
+    #[error("{what}")]
+    Conflict { what: String },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -199,4 +205,15 @@ impl StorageError {
 pub fn now_utc() -> chrono::DateTime<chrono::Utc> {
     use chrono::{SubsecRound, Utc};
     Utc::now().trunc_subsecs(6)
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }

@@ -26,13 +26,9 @@ pub struct SessionUser {
     pub role: Role,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The stored id of a session token.
 pub fn session_id(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
+    super::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// Starts a session for `user_id` and returns its token: the only time the token exists in clear.
@@ -44,7 +40,7 @@ pub async fn create(
 ) -> Result<String, StorageError> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = hex(&bytes);
+    let token = super::hex(&bytes);
     let id = session_id(&token);
     on_db!(db, pool => {
         sqlx::query(

@@ -82,8 +82,9 @@ macro_rules! record_observation {
             sqlx::query(
                 "INSERT INTO vendor_records (vendor_id, vendor_order_id, vendor_key, reference_id,
                     brand_id, amount_minor, currency, status, gl_state, order_id, source,
-                    created_at, updated_at, first_seen_at, last_seen_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+                    created_at, updated_at, first_seen_at, last_seen_at, occurred_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14,
+                    COALESCE($12, $14))
                  ON CONFLICT (vendor_id, vendor_order_id) DO UPDATE
                     SET vendor_key = COALESCE(vendor_records.vendor_key, excluded.vendor_key),
                         reference_id = COALESCE(excluded.reference_id, vendor_records.reference_id),
@@ -96,7 +97,9 @@ macro_rules! record_observation {
                         source = excluded.source,
                         created_at = COALESCE(vendor_records.created_at, excluded.created_at),
                         updated_at = COALESCE(excluded.updated_at, vendor_records.updated_at),
-                        last_seen_at = excluded.last_seen_at
+                        last_seen_at = excluded.last_seen_at,
+                        occurred_at = COALESCE(vendor_records.created_at, excluded.created_at,
+                            vendor_records.occurred_at)
                   WHERE vendor_records.updated_at IS NULL OR excluded.updated_at IS NULL
                      OR excluded.updated_at >= vendor_records.updated_at",
             )

@@ -249,6 +249,45 @@ pub async fn rotate_webhook_secret(
     })
 }
 
+/// The column names of a vendor's files (a JSON object `{field: column}`), if set.
+pub async fn file_columns(db: &Db, id: &VendorId) -> Result<Option<String>, StorageError> {
+    let row: Option<(Option<String>,)> = on_db!(db, pool => {
+        sqlx::query_as("SELECT file_columns FROM vendors WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(pool)
+            .await
+    })?;
+    match row {
+        Some((columns,)) => Ok(columns),
+        None => Err(StorageError::NotFound {
+            what: format!("vendor {:?}", id.as_str()),
+        }),
+    }
+}
+
+/// Sets (or with `None`, clears) the column names of a vendor's files.
+pub async fn set_file_columns(
+    db: &Db,
+    id: &VendorId,
+    columns: Option<&str>,
+) -> Result<(), StorageError> {
+    let done = on_db!(db, pool => {
+        sqlx::query("UPDATE vendors SET file_columns = $1, updated_at = $2 WHERE id = $3")
+            .bind(columns)
+            .bind(now_utc())
+            .bind(id.as_str())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    if done == 0 {
+        return Err(StorageError::NotFound {
+            what: format!("vendor {:?}", id.as_str()),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,267 @@
+//! Vendor files into vendor records, all or nothing, and the log of every file imported.
+//!
+//! The caller checks the whole file first, then streams its rows here in batches. Every batch is
+//! written in one transaction with the import's log row; a batch that reports an error (the file
+//! changed between the check and the write, say) rolls everything back. Rows are upserted by
+//! (vendor, vendor order id): a new record is inserted, a record whose values changed is updated
+//! (its previous values go to `vendor_record_history`), a record seen before with the same values,
+//! or an older version of it (by `updated_at`), changes nothing.
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use super::{now_utc, Db, StorageError};
+use crate::domain::{GlState, Money};
+use crate::on_db;
+
+/// One row of a vendor file, checked, with its status mapped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    pub vendor_order_id: String,
+    pub vendor_key: Option<String>,
+    pub reference_id: Option<String>,
+    pub brand_id: Option<String>,
+    pub amount: Money,
+    pub status: String,
+    pub gl_state: Option<GlState>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// What the caller knows about the file.
+#[derive(Clone, Debug)]
+pub struct NewImport {
+    pub vendor_id: String,
+    pub file_name: String,
+    pub actor: String,
+}
+
+/// The log row of an import.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ImportRecord {
+    pub id: i64,
+    pub kind: String,
+    pub vendor_id: String,
+    pub file_name: String,
+    pub sha256: String,
+    pub rows: i64,
+    pub inserted: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A batch of rows, or the reason the file must not be stored after all.
+pub type Batch = Result<Vec<FileRecord>, String>;
+
+/// Rows per INSERT statement (15 values each; well under both engines' parameter limits).
+pub const BATCH_ROWS: usize = 500;
+const COLUMNS: usize = 15;
+
+fn upsert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO vendor_records (vendor_id, vendor_order_id, vendor_key, reference_id,
+            brand_id, amount_minor, currency, status, gl_state, source, created_at, updated_at,
+            first_seen_at, last_seen_at, occurred_at) VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..COLUMNS {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", r * COLUMNS + c + 1));
+        }
+        sql.push(')');
+    }
+    sql.push_str(
+        " ON CONFLICT (vendor_id, vendor_order_id) DO UPDATE
+            SET vendor_key = COALESCE(excluded.vendor_key, vendor_records.vendor_key),
+                reference_id = COALESCE(excluded.reference_id, vendor_records.reference_id),
+                brand_id = COALESCE(excluded.brand_id, vendor_records.brand_id),
+                amount_minor = excluded.amount_minor,
+                currency = excluded.currency,
+                status = excluded.status,
+                gl_state = excluded.gl_state,
+                source = excluded.source,
+                created_at = excluded.created_at,
+                updated_at = COALESCE(excluded.updated_at, vendor_records.updated_at),
+                last_seen_at = excluded.last_seen_at,
+                occurred_at = excluded.occurred_at
+          WHERE (vendor_records.updated_at IS NULL OR excluded.updated_at IS NULL
+                 OR excluded.updated_at >= vendor_records.updated_at)
+            AND (vendor_records.amount_minor IS DISTINCT FROM excluded.amount_minor
+                 OR vendor_records.currency IS DISTINCT FROM excluded.currency
+                 OR vendor_records.status IS DISTINCT FROM excluded.status
+                 OR vendor_records.created_at IS DISTINCT FROM excluded.created_at
+                 OR (excluded.vendor_key IS NOT NULL
+                     AND vendor_records.vendor_key IS DISTINCT FROM excluded.vendor_key)
+                 OR (excluded.reference_id IS NOT NULL
+                     AND vendor_records.reference_id IS DISTINCT FROM excluded.reference_id))",
+    );
+    sql
+}
+
+fn existing_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "SELECT COUNT(*) FROM vendor_records WHERE vendor_id = $1 AND vendor_order_id IN (",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!("${}", r + 2));
+    }
+    sql.push(')');
+    sql
+}
+
+/// Writes every batch from `batches` and the import's log row in one transaction; `sha256` is
+/// asked for only after the last batch (the caller hashes the bytes it streamed). Nothing is
+/// stored when a batch is an `Err` or the channel closes without `finish` having been sent.
+pub async fn import_vendor_file(
+    db: &Db,
+    import: &NewImport,
+    mut batches: mpsc::Receiver<Batch>,
+    sha256: impl std::future::Future<Output = Result<String, String>>,
+) -> Result<ImportRecord, StorageError> {
+    let now = now_utc();
+    let abort = |what: String| StorageError::Conflict { what };
+    on_db!(db, pool => {
+        async {
+            let mut tx = pool.begin().await?;
+            let (mut rows, mut inserted, mut updated) = (0i64, 0i64, 0i64);
+            let (mut upsert_full, mut existing_full) = (None::<String>, None::<String>);
+            while let Some(batch) = batches.recv().await {
+                let batch = batch.map_err(abort)?;
+                if batch.is_empty() {
+                    continue;
+                }
+                let full = batch.len() == BATCH_ROWS;
+                let upsert = if full {
+                    upsert_full.get_or_insert_with(|| upsert_sql(BATCH_ROWS)).clone()
+                } else {
+                    upsert_sql(batch.len())
+                };
+                let existing = if full {
+                    existing_full.get_or_insert_with(|| existing_sql(BATCH_ROWS)).clone()
+                } else {
+                    existing_sql(batch.len())
+                };
+                let mut count = sqlx::query_scalar::<_, i64>(&existing).bind(&import.vendor_id);
+                for r in &batch {
+                    count = count.bind(&r.vendor_order_id);
+                }
+                let already = count.fetch_one(&mut *tx).await?;
+                let mut query = sqlx::query(&upsert);
+                for r in &batch {
+                    query = query
+                        .bind(&import.vendor_id)
+                        .bind(&r.vendor_order_id)
+                        .bind(&r.vendor_key)
+                        .bind(&r.reference_id)
+                        .bind(&r.brand_id)
+                        .bind(r.amount.minor_units())
+                        .bind(r.amount.currency().code())
+                        .bind(&r.status)
+                        .bind(r.gl_state.map(|g| g.as_str()))
+                        .bind("file")
+                        .bind(r.created_at)
+                        .bind(r.updated_at)
+                        .bind(now)
+                        .bind(now)
+                        .bind(r.created_at);
+                }
+                let changed = query.execute(&mut *tx).await?.rows_affected() as i64;
+                let fresh = batch.len() as i64 - already;
+                rows += batch.len() as i64;
+                inserted += fresh;
+                updated += changed - fresh;
+            }
+            let sha256 = sha256.await.map_err(abort)?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO imports (kind, vendor_id, file_name, sha256, rows_read, inserted,
+                    updated, unchanged, actor, created_at)
+                 VALUES ('vendor_file', $1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            )
+            .bind(&import.vendor_id)
+            .bind(&import.file_name)
+            .bind(&sha256)
+            .bind(rows)
+            .bind(inserted)
+            .bind(updated)
+            .bind(rows - inserted - updated)
+            .bind(&import.actor)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<ImportRecord, StorageError>(ImportRecord {
+                id,
+                kind: "vendor_file".into(),
+                vendor_id: import.vendor_id.clone(),
+                file_name: import.file_name.clone(),
+                sha256,
+                rows,
+                inserted,
+                updated,
+                unchanged: rows - inserted - updated,
+                actor: import.actor.clone(),
+                created_at: now,
+            })
+        }
+        .await
+    })
+}
+
+/// The most recent imports, newest first.
+pub async fn recent(db: &Db, limit: i64) -> Result<Vec<ImportRecord>, StorageError> {
+    let rows: Vec<ImportRow> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, kind, vendor_id, file_name, sha256, rows_read, inserted, updated,
+                    unchanged, actor, created_at
+               FROM imports ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })?;
+    Ok(rows.into_iter().map(ImportRecord::from).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct ImportRow {
+    id: i64,
+    kind: String,
+    vendor_id: String,
+    file_name: String,
+    sha256: String,
+    rows_read: i64,
+    inserted: i64,
+    updated: i64,
+    unchanged: i64,
+    actor: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<ImportRow> for ImportRecord {
+    fn from(r: ImportRow) -> ImportRecord {
+        ImportRecord {
+            id: r.id,
+            kind: r.kind,
+            vendor_id: r.vendor_id,
+            file_name: r.file_name,
+            sha256: r.sha256,
+            rows: r.rows_read,
+            inserted: r.inserted,
+            updated: r.updated,
+            unchanged: r.unchanged,
+            actor: r.actor,
+            created_at: r.created_at,
+        }
+    }
+}

@@ -1,0 +1,967 @@
+//! Reconciliation runs: one vendor's business day, matched and classified in the database's
+//! company, with the discrepancies kept across runs.
+//!
+//! A run streams the day through the pure classifier ([`matching::classify`]) one group at a
+//! time, so memory stays flat however large the day is:
+//!
+//! 1. link vendor records to orders (by vendor key, else vendor order id, else the echoed
+//!    reference, which is our order id) where no link exists yet;
+//! 2. the day's orders, each with the records linked to it, ordered by order id;
+//! 3. the day's unlinked records, grouped by the key they carry.
+//!
+//! Orders belong to the day of their `created_at`, unlinked records to the day of their
+//! `occurred_at`; a record linked to an order counts on the order's day. The run's counts and
+//! totals are stored, so a day's report reproduces exactly. Discrepancies are keyed by
+//! (vendor, day, item key) and keep their lifecycle: open → resolved (who, when, how); a rerun
+//! leaves a resolved item resolved unless its data changed (its fingerprint), and an open item the
+//! data no longer shows becomes `cleared`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::vendors::Vendor;
+use super::{now_utc, Db, StorageError};
+use crate::domain::matching::{
+    classify, Class, CurrencyTotals, InternalOrder, SideTotal, Tolerance, Totals, VendorRecord,
+};
+use crate::domain::{Currency, GlState, Money};
+use crate::on_db;
+
+/// Appends to a discrepancy's history inside the open transaction `$tx`.
+macro_rules! event {
+    ($tx:expr, $id:expr, $kind:expr, $detail:expr, $actor:expr, $at:expr) => {
+        sqlx::query(
+            "INSERT INTO discrepancy_events (discrepancy_id, kind, detail, actor, at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind($id)
+        .bind($kind)
+        .bind($detail)
+        .bind($actor)
+        .bind($at)
+        .execute(&mut *$tx)
+    };
+}
+/// A business day and the UTC instants it spans in the business time zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayWindow {
+    pub day: NaiveDate,
+    /// IANA name, e.g. "UTC" or "America/New_York".
+    pub time_zone: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl DayWindow {
+    /// The day in UTC.
+    pub fn utc(day: NaiveDate) -> DayWindow {
+        let start = day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+        DayWindow {
+            day,
+            time_zone: "UTC".into(),
+            start,
+            end: start + chrono::Duration::days(1),
+        }
+    }
+}
+
+/// Counts per class, in the order the issue lists them, all classes present.
+pub type Counts = BTreeMap<Class, u64>;
+
+/// What one run found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSummary {
+    pub run_id: i64,
+    pub vendor_id: String,
+    pub day: NaiveDate,
+    pub time_zone: String,
+    pub orders: u64,
+    pub records: u64,
+    pub counts: Counts,
+    pub totals: BTreeMap<Currency, CurrencyTotals>,
+    pub actor: String,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// How the discrepancies of a day changed in a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub opened: u64,
+    pub reopened: u64,
+    pub unchanged: u64,
+    pub cleared: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscrepancyState {
+    Open,
+    Resolved,
+    Cleared,
+}
+
+impl DiscrepancyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscrepancyState::Open => "open",
+            DiscrepancyState::Resolved => "resolved",
+            DiscrepancyState::Cleared => "cleared",
+        }
+    }
+
+    fn parse(s: &str) -> Result<DiscrepancyState, StorageError> {
+        match s {
+            "open" => Ok(DiscrepancyState::Open),
+            "resolved" => Ok(DiscrepancyState::Resolved),
+            "cleared" => Ok(DiscrepancyState::Cleared),
+            other => Err(super::orders::corrupt(format!(
+                "discrepancy state {other:?}"
+            ))),
+        }
+    }
+}
+
+/// One side of a discrepancy: ours (the order) or the vendor's (its record(s)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discrepancy {
+    pub id: i64,
+    pub vendor_id: String,
+    pub day: NaiveDate,
+    pub item_key: String,
+    pub class: Class,
+    pub state: DiscrepancyState,
+    pub order_id: Option<String>,
+    pub internal_amount: Option<Money>,
+    pub internal_gl_state: Option<GlState>,
+    /// Every vendor order id in the group, comma-separated, sorted.
+    pub vendor_order_ids: Option<String>,
+    pub vendor_records: i64,
+    /// The first record's amount (for duplicates, every record's amount is in the history).
+    pub vendor_amount: Option<Money>,
+    pub vendor_status: Option<String>,
+    pub fingerprint: String,
+    pub resolution: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub assignee: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One event in a discrepancy's life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscrepancyEvent {
+    pub kind: String,
+    pub detail: String,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A discrepancy as a run sees it, before it is stored.
+struct Found {
+    item_key: String,
+    class: Class,
+    order: Option<InternalOrder>,
+    records: Vec<VendorRecord>,
+    fingerprint: String,
+}
+
+impl Found {
+    fn new(
+        item_key: String,
+        class: Class,
+        order: Option<InternalOrder>,
+        records: Vec<VendorRecord>,
+    ) -> Found {
+        let mut hash = Sha256::new();
+        hash.update(class.as_str());
+        if let Some(o) = &order {
+            hash.update(format!(
+                "|o:{}:{}:{}:{}",
+                o.id,
+                o.amount.minor_units(),
+                o.amount.currency().code(),
+                o.gl_state.as_str()
+            ));
+        }
+        for r in &records {
+            hash.update(format!(
+                "|r:{}:{}:{}:{}",
+                r.vendor_order_id,
+                r.amount.minor_units(),
+                r.amount.currency().code(),
+                r.status
+            ));
+        }
+        Found {
+            item_key,
+            class,
+            order,
+            records,
+            fingerprint: super::hex(&hash.finalize()),
+        }
+    }
+}
+
+/// Accumulates a run: counts, totals and discrepancies, one group at a time.
+struct Accumulator<'a> {
+    vendor: &'a Vendor,
+    tolerance: Tolerance,
+    counts: Counts,
+    totals: Totals,
+    orders: u64,
+    records: u64,
+    found: Vec<Found>,
+}
+
+impl Accumulator<'_> {
+    fn group(
+        &mut self,
+        item_key: String,
+        order: Option<InternalOrder>,
+        mut records: Vec<VendorRecord>,
+    ) -> Result<(), StorageError> {
+        let money = |e: crate::domain::MoneyError| super::orders::corrupt(format!("totals: {e}"));
+        records.sort_by(|a, b| a.vendor_order_id.cmp(&b.vendor_order_id));
+        if let Some(o) = &order {
+            self.orders += 1;
+            self.totals.add_order(o).map_err(money)?;
+        }
+        for r in &records {
+            self.records += 1;
+            self.totals
+                .add_record(r, &self.vendor.status_mapping)
+                .map_err(money)?;
+        }
+        let refs: Vec<&VendorRecord> = records.iter().collect();
+        let Some(class) = classify(
+            order.as_ref(),
+            &refs,
+            &self.vendor.status_mapping,
+            self.tolerance,
+        ) else {
+            return Ok(());
+        };
+        *self.counts.entry(class).or_default() += 1;
+        if class.is_discrepancy() {
+            self.found.push(Found::new(item_key, class, order, records));
+        }
+        Ok(())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct JoinedRow {
+    id: String,
+    vendor_key: String,
+    order_vendor_order_id: Option<String>,
+    amount_minor: i64,
+    currency: String,
+    gl_state: String,
+    r_vendor_order_id: Option<String>,
+    r_vendor_key: Option<String>,
+    r_reference_id: Option<String>,
+    r_amount_minor: Option<i64>,
+    r_currency: Option<String>,
+    r_status: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    vendor_order_id: String,
+    vendor_key: Option<String>,
+    reference_id: Option<String>,
+    amount_minor: i64,
+    currency: String,
+    status: String,
+}
+
+fn money(minor: i64, currency: &str, what: &str) -> Result<Money, StorageError> {
+    let c = Currency::parse(currency)
+        .map_err(|e| super::orders::corrupt(format!("{what}: currency: {e}")))?;
+    Ok(Money::from_minor(minor, c))
+}
+
+impl JoinedRow {
+    fn order(&self) -> Result<InternalOrder, StorageError> {
+        Ok(InternalOrder {
+            id: self.id.clone(),
+            vendor_key: self.vendor_key.clone(),
+            vendor_order_id: self.order_vendor_order_id.clone(),
+            amount: money(self.amount_minor, &self.currency, &self.id)?,
+            gl_state: GlState::parse(&self.gl_state)
+                .map_err(|e| super::orders::corrupt(format!("order {}: {e}", self.id)))?,
+        })
+    }
+
+    fn record(self) -> Result<Option<VendorRecord>, StorageError> {
+        let (Some(vendor_order_id), Some(minor), Some(currency), Some(status)) = (
+            self.r_vendor_order_id,
+            self.r_amount_minor,
+            self.r_currency,
+            self.r_status,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(VendorRecord {
+            amount: money(minor, &currency, &vendor_order_id)?,
+            vendor_order_id,
+            key: self.r_vendor_key,
+            reference_id: self.r_reference_id,
+            status,
+        }))
+    }
+}
+
+impl RecordRow {
+    fn record(self) -> Result<VendorRecord, StorageError> {
+        Ok(VendorRecord {
+            amount: money(self.amount_minor, &self.currency, &self.vendor_order_id)?,
+            vendor_order_id: self.vendor_order_id,
+            key: self.vendor_key,
+            reference_id: self.reference_id,
+            status: self.status,
+        })
+    }
+}
+
+/// Links vendor records without an order to the order they name: by vendor key, else by the
+/// vendor's order id, else by the reference they echo (our order id). Returns how many it linked.
+pub async fn link_records(db: &Db, vendor_id: &str) -> Result<u64, StorageError> {
+    const BY: [&str; 3] = [
+        "o.vendor_key = vendor_records.vendor_key",
+        "o.vendor_order_id = vendor_records.vendor_order_id",
+        "o.id = vendor_records.reference_id",
+    ];
+    let mut linked = 0;
+    for condition in BY {
+        let sql = format!(
+            "UPDATE vendor_records SET order_id = (
+                 SELECT o.id FROM orders o WHERE o.vendor_id = vendor_records.vendor_id AND {condition}
+                  ORDER BY o.id LIMIT 1)
+              WHERE vendor_id = $1 AND order_id IS NULL
+                AND EXISTS (SELECT 1 FROM orders o
+                             WHERE o.vendor_id = vendor_records.vendor_id AND {condition})"
+        );
+        linked += on_db!(db, pool => {
+            sqlx::query(&sql).bind(vendor_id).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(linked)
+}
+
+/// Reconciles one vendor's day: links, classifies, stores the run and updates the day's
+/// discrepancies, all of the writes in one transaction.
+pub async fn run(
+    db: &Db,
+    vendor: &Vendor,
+    window: &DayWindow,
+    tolerance: Tolerance,
+    actor: &str,
+) -> Result<(RunSummary, Changes), StorageError> {
+    let started_at = now_utc();
+    let vendor_id = vendor.id.as_str();
+    link_records(db, vendor_id).await?;
+
+    let mut acc = Accumulator {
+        vendor,
+        tolerance,
+        counts: Class::ALL.iter().map(|c| (*c, 0)).collect(),
+        totals: Totals::default(),
+        orders: 0,
+        records: 0,
+        found: Vec::new(),
+    };
+
+    // The day's orders, each with its linked records.
+    on_db!(db, pool => {
+        async {
+            let mut rows = sqlx::query_as::<_, JoinedRow>(
+                "SELECT o.id, o.vendor_key, o.vendor_order_id AS order_vendor_order_id,
+                        o.amount_minor, o.currency, o.gl_state,
+                        r.vendor_order_id AS r_vendor_order_id, r.vendor_key AS r_vendor_key,
+                        r.reference_id AS r_reference_id, r.amount_minor AS r_amount_minor,
+                        r.currency AS r_currency, r.status AS r_status
+                   FROM orders o LEFT JOIN vendor_records r ON r.order_id = o.id
+                  WHERE o.vendor_id = $1 AND o.created_at >= $2 AND o.created_at < $3
+                  ORDER BY o.id",
+            )
+            .bind(vendor_id)
+            .bind(window.start)
+            .bind(window.end)
+            .fetch(pool);
+            let mut current: Option<(InternalOrder, Vec<VendorRecord>)> = None;
+            while let Some(row) = rows.try_next().await? {
+                if current.as_ref().is_none_or(|(o, _)| o.id != row.id) {
+                    if let Some((order, records)) = current.take() {
+                        acc.group(order.vendor_key.clone(), Some(order), records)?;
+                    }
+                    current = Some((row.order()?, Vec::new()));
+                }
+                if let Some(record) = row.record()? {
+                    current.as_mut().expect("set above").1.push(record);
+                }
+            }
+            if let Some((order, records)) = current.take() {
+                acc.group(order.vendor_key.clone(), Some(order), records)?;
+            }
+            Ok::<(), StorageError>(())
+        }
+        .await
+    })?;
+
+    // The day's records no order claims, grouped by the key they carry.
+    on_db!(db, pool => {
+        async {
+            let mut rows = sqlx::query_as::<_, RecordRow>(
+                "SELECT vendor_order_id, vendor_key, reference_id, amount_minor, currency, status
+                   FROM vendor_records
+                  WHERE vendor_id = $1 AND order_id IS NULL
+                    AND occurred_at >= $2 AND occurred_at < $3
+                  ORDER BY vendor_key, vendor_order_id",
+            )
+            .bind(vendor_id)
+            .bind(window.start)
+            .bind(window.end)
+            .fetch(pool);
+            let mut current: Option<(String, Vec<VendorRecord>)> = None;
+            while let Some(row) = rows.try_next().await? {
+                let record = row.record()?;
+                let key = record.key.clone();
+                match (&mut current, key) {
+                    (Some((k, records)), Some(key)) if *k == key => records.push(record),
+                    (_, key) => {
+                        if let Some((k, records)) = current.take() {
+                            acc.group(k, None, records)?;
+                        }
+                        match key {
+                            Some(key) => current = Some((key, vec![record])),
+                            None => acc.group(
+                                format!("vendor_order_id={}", record.vendor_order_id),
+                                None,
+                                vec![record],
+                            )?,
+                        }
+                    }
+                }
+            }
+            if let Some((k, records)) = current.take() {
+                acc.group(k, None, records)?;
+            }
+            Ok::<(), StorageError>(())
+        }
+        .await
+    })?;
+
+    let Accumulator {
+        counts,
+        totals,
+        orders,
+        records,
+        found,
+        ..
+    } = acc;
+    let summary = RunSummary {
+        run_id: 0,
+        vendor_id: vendor_id.to_string(),
+        day: window.day,
+        time_zone: window.time_zone.clone(),
+        orders,
+        records,
+        counts,
+        totals: totals.into_map(),
+        actor: actor.to_string(),
+        finished_at: now_utc(),
+    };
+    store(db, summary, window, started_at, found).await
+}
+
+/// The stored shape of a run's totals: minor units, so they come back exactly.
+#[derive(Serialize, Deserialize)]
+struct StoredTotal {
+    internal_count: u64,
+    internal_minor: i64,
+    vendor_count: u64,
+    vendor_minor: i64,
+}
+
+fn counts_json(counts: &Counts) -> String {
+    let map: BTreeMap<&str, u64> = counts.iter().map(|(c, n)| (c.as_str(), *n)).collect();
+    serde_json::to_string(&map).expect("a map of numbers serializes")
+}
+
+fn totals_json(totals: &BTreeMap<Currency, CurrencyTotals>) -> String {
+    let map: BTreeMap<&str, StoredTotal> = totals
+        .iter()
+        .map(|(c, t)| {
+            (
+                c.code(),
+                StoredTotal {
+                    internal_count: t.internal.count,
+                    internal_minor: t.internal.amount.minor_units(),
+                    vendor_count: t.vendor.count,
+                    vendor_minor: t.vendor.amount.minor_units(),
+                },
+            )
+        })
+        .collect();
+    serde_json::to_string(&map).expect("a map of numbers serializes")
+}
+
+struct Existing {
+    id: i64,
+    fingerprint: String,
+    state: DiscrepancyState,
+}
+
+#[derive(sqlx::FromRow)]
+struct ExistingRow {
+    id: i64,
+    item_key: String,
+    fingerprint: String,
+    state: String,
+}
+
+async fn store(
+    db: &Db,
+    mut summary: RunSummary,
+    window: &DayWindow,
+    started_at: DateTime<Utc>,
+    found: Vec<Found>,
+) -> Result<(RunSummary, Changes), StorageError> {
+    let now = summary.finished_at;
+    let mut changes = Changes::default();
+    let run_id = on_db!(db, pool => {
+        async {
+            let mut tx = pool.begin().await?;
+            let run_id: i64 = sqlx::query_scalar(
+                "INSERT INTO reconciliation_runs (vendor_id, business_day, time_zone, window_start,
+                    window_end, orders, records, counts, totals, actor, started_at, finished_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            )
+            .bind(&summary.vendor_id)
+            .bind(window.day)
+            .bind(&window.time_zone)
+            .bind(window.start)
+            .bind(window.end)
+            .bind(summary.orders as i64)
+            .bind(summary.records as i64)
+            .bind(counts_json(&summary.counts))
+            .bind(totals_json(&summary.totals))
+            .bind(&summary.actor)
+            .bind(started_at)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+
+            let rows: Vec<ExistingRow> = sqlx::query_as(
+                "SELECT id, item_key, fingerprint, state FROM discrepancies
+                  WHERE vendor_id = $1 AND business_day = $2",
+            )
+            .bind(&summary.vendor_id)
+            .bind(window.day)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut existing: HashMap<String, Existing> = HashMap::with_capacity(rows.len());
+            for r in rows {
+                existing.insert(
+                    r.item_key,
+                    Existing {
+                        id: r.id,
+                        fingerprint: r.fingerprint,
+                        state: DiscrepancyState::parse(&r.state)?,
+                    },
+                );
+            }
+
+            for f in &found {
+                let order = f.order.as_ref();
+                let first = f.records.first();
+                let ids = (!f.records.is_empty()).then(|| {
+                    f.records
+                        .iter()
+                        .map(|r| r.vendor_order_id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                });
+                match existing.remove(&f.item_key) {
+                    None => {
+                        let id: i64 = sqlx::query_scalar(
+                            "INSERT INTO discrepancies (vendor_id, business_day, item_key, class,
+                                state, order_id, internal_minor, internal_currency,
+                                internal_gl_state, vendor_order_ids, vendor_records, vendor_minor,
+                                vendor_currency, vendor_status, fingerprint, first_run, last_run,
+                                opened_at, updated_at)
+                             VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11, $12,
+                                $13, $14, $15, $15, $16, $16)
+                             RETURNING id",
+                        )
+                        .bind(&summary.vendor_id)
+                        .bind(window.day)
+                        .bind(&f.item_key)
+                        .bind(f.class.as_str())
+                        .bind(order.map(|o| o.id.as_str()))
+                        .bind(order.map(|o| o.amount.minor_units()))
+                        .bind(order.map(|o| o.amount.currency().code()))
+                        .bind(order.map(|o| o.gl_state.as_str()))
+                        .bind(&ids)
+                        .bind(f.records.len() as i64)
+                        .bind(first.map(|r| r.amount.minor_units()))
+                        .bind(first.map(|r| r.amount.currency().code()))
+                        .bind(first.map(|r| r.status.as_str()))
+                        .bind(&f.fingerprint)
+                        .bind(run_id)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        event!(tx, id, "opened", f.class.as_str(), &summary.actor, now).await?;
+                        changes.opened += 1;
+                    }
+                    Some(old) if old.fingerprint == f.fingerprint
+                        && old.state != DiscrepancyState::Cleared =>
+                    {
+                        sqlx::query("UPDATE discrepancies SET last_run = $1 WHERE id = $2")
+                            .bind(run_id)
+                            .bind(old.id)
+                            .execute(&mut *tx)
+                            .await?;
+                        changes.unchanged += 1;
+                    }
+                    Some(old) => {
+                        // The data changed (or came back): open again, with the new values.
+                        sqlx::query(
+                            "UPDATE discrepancies SET class = $1, state = 'open', order_id = $2,
+                                internal_minor = $3, internal_currency = $4, internal_gl_state = $5,
+                                vendor_order_ids = $6, vendor_records = $7, vendor_minor = $8,
+                                vendor_currency = $9, vendor_status = $10, fingerprint = $11,
+                                resolution = NULL, resolved_by = NULL, resolved_at = NULL,
+                                last_run = $12, updated_at = $13
+                              WHERE id = $14",
+                        )
+                        .bind(f.class.as_str())
+                        .bind(order.map(|o| o.id.as_str()))
+                        .bind(order.map(|o| o.amount.minor_units()))
+                        .bind(order.map(|o| o.amount.currency().code()))
+                        .bind(order.map(|o| o.gl_state.as_str()))
+                        .bind(&ids)
+                        .bind(f.records.len() as i64)
+                        .bind(first.map(|r| r.amount.minor_units()))
+                        .bind(first.map(|r| r.amount.currency().code()))
+                        .bind(first.map(|r| r.status.as_str()))
+                        .bind(&f.fingerprint)
+                        .bind(run_id)
+                        .bind(now)
+                        .bind(old.id)
+                        .execute(&mut *tx)
+                        .await?;
+                        let detail = format!("{} (was {})", f.class.as_str(), old.state.as_str());
+                        event!(tx, old.id, "reopened", &detail, &summary.actor, now).await?;
+                        changes.reopened += 1;
+                    }
+                }
+            }
+            // What the data no longer shows: open items clear themselves; resolved ones stay.
+            for old in existing.values().filter(|e| e.state == DiscrepancyState::Open) {
+                sqlx::query(
+                    "UPDATE discrepancies SET state = 'cleared', last_run = $1, updated_at = $2
+                      WHERE id = $3",
+                )
+                .bind(run_id)
+                .bind(now)
+                .bind(old.id)
+                .execute(&mut *tx)
+                .await?;
+                event!(tx, old.id, "cleared", "the data now ties out", &summary.actor, now)
+                    .await?;
+                changes.cleared += 1;
+            }
+            tx.commit().await?;
+            Ok::<i64, StorageError>(run_id)
+        }
+        .await
+    })?;
+    summary.run_id = run_id;
+    Ok((summary, changes))
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    vendor_id: String,
+    business_day: NaiveDate,
+    time_zone: String,
+    orders: i64,
+    records: i64,
+    counts: String,
+    totals: String,
+    actor: String,
+    finished_at: DateTime<Utc>,
+}
+
+impl TryFrom<RunRow> for RunSummary {
+    type Error = StorageError;
+    fn try_from(r: RunRow) -> Result<RunSummary, StorageError> {
+        let corrupt = |what: String| super::orders::corrupt(format!("run {}: {what}", r.id));
+        let by_name: BTreeMap<String, u64> =
+            serde_json::from_str(&r.counts).map_err(|e| corrupt(format!("counts: {e}")))?;
+        let counts = Class::ALL
+            .iter()
+            .map(|c| (*c, by_name.get(c.as_str()).copied().unwrap_or(0)))
+            .collect();
+        let stored: BTreeMap<String, StoredTotal> =
+            serde_json::from_str(&r.totals).map_err(|e| corrupt(format!("totals: {e}")))?;
+        let mut totals = BTreeMap::new();
+        for (code, t) in stored {
+            let c = Currency::parse(&code).map_err(|e| corrupt(format!("totals: {e}")))?;
+            totals.insert(
+                c,
+                CurrencyTotals {
+                    internal: SideTotal {
+                        count: t.internal_count,
+                        amount: Money::from_minor(t.internal_minor, c),
+                    },
+                    vendor: SideTotal {
+                        count: t.vendor_count,
+                        amount: Money::from_minor(t.vendor_minor, c),
+                    },
+                },
+            );
+        }
+        Ok(RunSummary {
+            run_id: r.id,
+            vendor_id: r.vendor_id,
+            day: r.business_day,
+            time_zone: r.time_zone,
+            orders: r.orders as u64,
+            records: r.records as u64,
+            counts,
+            totals,
+            actor: r.actor,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+/// The latest run of a vendor's day, if the day has been reconciled.
+pub async fn latest_run(
+    db: &Db,
+    vendor_id: &str,
+    day: NaiveDate,
+) -> Result<Option<RunSummary>, StorageError> {
+    let row: Option<RunRow> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, vendor_id, business_day, time_zone, orders, records, counts, totals,
+                    actor, finished_at
+               FROM reconciliation_runs WHERE vendor_id = $1 AND business_day = $2
+              ORDER BY id DESC LIMIT 1",
+        )
+        .bind(vendor_id)
+        .bind(day)
+        .fetch_optional(pool)
+        .await
+    })?;
+    row.map(RunSummary::try_from).transpose()
+}
+
+/// The day's totals per currency from its latest run; `None` if it has not been reconciled.
+pub async fn day_totals(
+    db: &Db,
+    vendor_id: &str,
+    day: NaiveDate,
+) -> Result<Option<BTreeMap<Currency, CurrencyTotals>>, StorageError> {
+    Ok(latest_run(db, vendor_id, day).await?.map(|r| r.totals))
+}
+
+/// Which discrepancies to list.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub vendor_id: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub class: Option<Class>,
+    pub state: Option<DiscrepancyState>,
+    pub limit: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DiscrepancyRow {
+    id: i64,
+    vendor_id: String,
+    business_day: NaiveDate,
+    item_key: String,
+    class: String,
+    state: String,
+    order_id: Option<String>,
+    internal_minor: Option<i64>,
+    internal_currency: Option<String>,
+    internal_gl_state: Option<String>,
+    vendor_order_ids: Option<String>,
+    vendor_records: i64,
+    vendor_minor: Option<i64>,
+    vendor_currency: Option<String>,
+    vendor_status: Option<String>,
+    fingerprint: String,
+    resolution: Option<String>,
+    resolved_by: Option<String>,
+    resolved_at: Option<DateTime<Utc>>,
+    assignee: Option<String>,
+    opened_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+const DISCREPANCY_COLUMNS: &str = "id, vendor_id, business_day, item_key, class, state, order_id, \
+     internal_minor, internal_currency, internal_gl_state, vendor_order_ids, vendor_records, \
+     vendor_minor, vendor_currency, vendor_status, fingerprint, resolution, resolved_by, \
+     resolved_at, assignee, opened_at, updated_at";
+
+fn parse_class(s: &str) -> Result<Class, StorageError> {
+    Class::ALL
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| super::orders::corrupt(format!("discrepancy class {s:?}")))
+}
+
+impl TryFrom<DiscrepancyRow> for Discrepancy {
+    type Error = StorageError;
+    fn try_from(r: DiscrepancyRow) -> Result<Discrepancy, StorageError> {
+        let side = |minor: Option<i64>, currency: &Option<String>| -> Result<_, StorageError> {
+            match (minor, currency) {
+                (Some(m), Some(c)) => Ok(Some(money(m, c, &r.item_key)?)),
+                _ => Ok(None),
+            }
+        };
+        Ok(Discrepancy {
+            internal_amount: side(r.internal_minor, &r.internal_currency)?,
+            vendor_amount: side(r.vendor_minor, &r.vendor_currency)?,
+            internal_gl_state: r
+                .internal_gl_state
+                .as_deref()
+                .map(GlState::parse)
+                .transpose()
+                .map_err(|e| super::orders::corrupt(format!("discrepancy {}: {e}", r.id)))?,
+            class: parse_class(&r.class)?,
+            state: DiscrepancyState::parse(&r.state)?,
+            id: r.id,
+            vendor_id: r.vendor_id,
+            day: r.business_day,
+            item_key: r.item_key,
+            order_id: r.order_id,
+            vendor_order_ids: r.vendor_order_ids,
+            vendor_records: r.vendor_records,
+            vendor_status: r.vendor_status,
+            fingerprint: r.fingerprint,
+            resolution: r.resolution,
+            resolved_by: r.resolved_by,
+            resolved_at: r.resolved_at,
+            assignee: r.assignee,
+            opened_at: r.opened_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// Discrepancies matching `filter`, by day, class and key.
+pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<Discrepancy>, StorageError> {
+    let mut sql = format!(
+        "SELECT {DISCREPANCY_COLUMNS} FROM discrepancies
+          WHERE ($1 IS NULL OR vendor_id = $1)
+            AND ($2 IS NULL OR business_day >= $2) AND ($3 IS NULL OR business_day <= $3)
+            AND ($4 IS NULL OR class = $4) AND ($5 IS NULL OR state = $5)
+          ORDER BY business_day, class, item_key"
+    );
+    if let Some(limit) = filter.limit {
+        sql.push_str(&format!(" LIMIT {}", limit.max(0)));
+    }
+    let class = filter.class.map(Class::as_str);
+    let state = filter.state.map(DiscrepancyState::as_str);
+    let rows: Vec<DiscrepancyRow> = on_db!(db, pool => {
+        sqlx::query_as(&sql)
+            .bind(&filter.vendor_id)
+            .bind(filter.from)
+            .bind(filter.to)
+            .bind(class)
+            .bind(state)
+            .fetch_all(pool)
+            .await
+    })?;
+    rows.into_iter().map(Discrepancy::try_from).collect()
+}
+
+/// One discrepancy by id.
+pub async fn get(db: &Db, id: i64) -> Result<Discrepancy, StorageError> {
+    let sql = format!("SELECT {DISCREPANCY_COLUMNS} FROM discrepancies WHERE id = $1");
+    let row: Option<DiscrepancyRow> = on_db!(db, pool => {
+        sqlx::query_as(&sql).bind(id).fetch_optional(pool).await
+    })?;
+    row.ok_or_else(|| StorageError::NotFound {
+        what: format!("discrepancy {id}"),
+    })?
+    .try_into()
+}
+
+/// Marks an open discrepancy resolved: who, when and how. Resolving one that is not open is
+/// refused (so a double click resolves once).
+pub async fn resolve(
+    db: &Db,
+    id: i64,
+    how: &str,
+    actor: &str,
+) -> Result<Discrepancy, StorageError> {
+    let now = now_utc();
+    let done = on_db!(db, pool => {
+        async {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "UPDATE discrepancies SET state = 'resolved', resolution = $1, resolved_by = $2,
+                        resolved_at = $3, updated_at = $3
+                  WHERE id = $4 AND state = 'open'",
+            )
+            .bind(how)
+            .bind(actor)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                event!(tx, id, "resolved", how, actor, now).await?;
+            }
+            tx.commit().await?;
+            Ok::<bool, sqlx::Error>(n == 1)
+        }
+        .await
+    })?;
+    let current = get(db, id).await?;
+    if !done {
+        return Err(StorageError::Conflict {
+            what: format!("discrepancy {id} is {}, not open", current.state.as_str()),
+        });
+    }
+    Ok(current)
+}
+
+/// A discrepancy's history, oldest first.
+pub async fn events(db: &Db, id: i64) -> Result<Vec<DiscrepancyEvent>, StorageError> {
+    let rows: Vec<(String, String, String, DateTime<Utc>)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT kind, detail, actor, at FROM discrepancy_events
+              WHERE discrepancy_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, detail, actor, at)| DiscrepancyEvent {
+            kind,
+            detail,
+            actor,
+            at,
+        })
+        .collect())
+}
