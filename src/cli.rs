@@ -77,6 +77,15 @@ pub enum Command {
         #[arg(long, default_value = "2026-12-01")]
         date: chrono::NaiveDate,
     },
+    /// Match a vendor's records to our orders for a business day (or a range of days), classify
+    /// what does not tie out, and keep the day's counts, totals and discrepancies.
+    Reconcile(ReconcileArgs),
+    /// Print a reconciled day: its summary or its discrepancies.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Look at and resolve discrepancies.
+    #[command(subcommand)]
+    Discrepancy(DiscrepancyCommand),
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -126,6 +135,13 @@ pub enum VendorCommand {
         /// A webhook signing secret; repeat for several active secrets.
         #[arg(long = "webhook-secret", value_name = "SECRET")]
         webhook_secrets: Vec<String>,
+        /// The column of the vendor's files that holds a field, as FIELD=COLUMN (repeatable),
+        /// for vendors whose files do not use the generic names; replaces the stored mapping.
+        #[arg(long = "file-column", value_name = "FIELD=COLUMN")]
+        file_columns: Vec<String>,
+        /// Forget the stored file column names (back to the generic ones).
+        #[arg(long, conflicts_with = "file_columns")]
+        clear_file_columns: bool,
     },
     /// Add a new webhook secret and retire the oldest active one after a grace period, during
     /// which events signed with either verify.
@@ -232,5 +248,85 @@ pub enum ImportCommand {
         /// Idempotency keys of the file are scoped to this owner.
         #[arg(long, default_value = "import")]
         owner: String,
+    },
+    /// Import a vendor's reconciliation file (CSV or a JSON array) into vendor records, all or
+    /// nothing. Generic columns, by header name in any order: vendor_order_id, idempotency_key,
+    /// reference_id, brand_id, amount, currency, status, created_at, updated_at.
+    Vendor {
+        /// The file.
+        file: std::path::PathBuf,
+        /// The vendor it came from.
+        #[arg(long)]
+        vendor: String,
+        /// csv or json [default: from the file name, else csv].
+        #[arg(long)]
+        format: Option<String>,
+        /// A column name for this file only, as FIELD=COLUMN (repeatable); otherwise the
+        /// vendor's stored names (`vendor set --file-column`), else the generic ones.
+        #[arg(long = "column", value_name = "FIELD=COLUMN")]
+        columns: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The vendor.
+    #[arg(long)]
+    pub vendor: String,
+    /// The business day, YYYY-MM-DD (in the configured business time zone).
+    #[arg(long, required_unless_present = "from", conflicts_with_all = ["from", "to"])]
+    pub date: Option<chrono::NaiveDate>,
+    /// The first day of a range (with --to).
+    #[arg(long, requires = "to")]
+    pub from: Option<chrono::NaiveDate>,
+    /// The last day of a range, included.
+    #[arg(long, requires = "from")]
+    pub to: Option<chrono::NaiveDate>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Counts per class and totals per currency (ours beside the vendor's) of a reconciled day.
+    Summary {
+        #[arg(long)]
+        vendor: String,
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        #[arg(long, value_enum, default_value = "json")]
+        format: ReportFormat,
+    },
+    /// The discrepancies of a reconciled day.
+    Discrepancies {
+        #[arg(long)]
+        vendor: String,
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ReportFormat,
+        /// Only this class (amount_mismatch, vendor_only, ...).
+        #[arg(long)]
+        class: Option<String>,
+        /// Only this state: open, resolved or cleared.
+        #[arg(long)]
+        state: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiscrepancyCommand {
+    /// One discrepancy with its history.
+    Show { id: i64 },
+    /// Mark an open discrepancy resolved, saying how.
+    Resolve {
+        id: i64,
+        /// How it was resolved (kept with who and when).
+        #[arg(long)]
+        how: String,
     },
 }

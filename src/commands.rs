@@ -95,6 +95,57 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
+        Command::Import(ImportCommand::Vendor {
+            file,
+            vendor,
+            format,
+            columns,
+        }) => {
+            with_db(&config, |db| async move {
+                use crate::vendor_import::{self as vi, FileFormat};
+                let format = match format {
+                    Some(f) => {
+                        FileFormat::parse(&f).map_err(|e| anyhow::anyhow!("--format: {e}"))?
+                    }
+                    None => FileFormat::of_path(&file),
+                };
+                let columns = vi::parse_columns(&columns).map_err(anyhow::Error::msg)?;
+                let name = file.display().to_string();
+                let summary = vi::import_vendor_file(
+                    &db,
+                    &vendor,
+                    &file,
+                    &name,
+                    format,
+                    columns,
+                    &cli_actor(),
+                )
+                .await?;
+                record(
+                    &db,
+                    "vendor_file_imported",
+                    format!("vendor:{vendor}"),
+                    serde_json::to_value(&summary.0)?,
+                )
+                .await?;
+                println!("{summary}");
+                Ok(())
+            })
+            .await
+        }
+        Command::Reconcile(args) => {
+            let settings = config.reconciliation.clone();
+            with_db(&config, |db| async move {
+                reconcile(&db, &settings, args).await
+            })
+            .await
+        }
+        Command::Report(command) => {
+            with_db(&config, |db| async move { report(&db, command).await }).await
+        }
+        Command::Discrepancy(command) => {
+            with_db(&config, |db| async move { discrepancy(&db, command).await }).await
+        }
         Command::Import(ImportCommand::Orders {
             file,
             vendor,
@@ -319,11 +370,33 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
             id,
             base_url,
             webhook_secrets,
+            file_columns,
+            clear_file_columns,
         } => {
             let id = VendorId::parse(&id).context("vendor id")?;
             let (base_url, secrets) = vendor_options(base_url, webhook_secrets)?;
+            let columns =
+                crate::vendor_import::parse_columns(&file_columns).map_err(anyhow::Error::msg)?;
+            if columns.is_some() || clear_file_columns {
+                let json = columns
+                    .map(|c| serde_json::to_string(&c))
+                    .transpose()
+                    .context("file columns")?;
+                vendors::set_file_columns(db, &id, json.as_deref()).await?;
+                record(
+                    db,
+                    "vendor_file_columns_set",
+                    format!("vendor:{id}"),
+                    serde_json::json!({ "file_columns": json }),
+                )
+                .await?;
+                println!("updated the file column names of vendor {id}");
+                if base_url.is_none() && secrets.is_empty() {
+                    return Ok(());
+                }
+            }
             if base_url.is_none() && secrets.is_empty() {
-                bail!("nothing to change: give --base-url and/or --webhook-secret");
+                bail!("nothing to change: give --base-url, --webhook-secret or --file-column");
             }
             let replace = (!secrets.is_empty()).then_some(secrets.as_slice());
             vendors::update_vendor(db, &id, base_url.as_ref(), replace).await?;
@@ -568,4 +641,166 @@ async fn poll(
         Some(vendor) => bail!("polling vendor {vendor} failed"),
         None => Ok(()),
     }
+}
+
+async fn reconcile(
+    db: &Db,
+    settings: &crate::config::ReconciliationSettings,
+    args: crate::cli::ReconcileArgs,
+) -> anyhow::Result<()> {
+    let days = match (args.date, args.from, args.to) {
+        (Some(d), _, _) => vec![d],
+        (None, Some(from), Some(to)) => crate::reconcile::days(from, to)?,
+        _ => bail!("give --date, or --from and --to"),
+    };
+    let runs =
+        crate::reconcile::reconcile_days(db, &args.vendor, &days, settings, &cli_actor()).await?;
+    for (run, changes) in &runs {
+        record(
+            db,
+            "reconciliation_run",
+            format!("vendor:{}:{}", run.vendor_id, run.day),
+            serde_json::json!({
+                "run_id": run.run_id,
+                "orders": run.orders,
+                "vendor_records": run.records,
+                "opened": changes.opened,
+                "reopened": changes.reopened,
+                "cleared": changes.cleared,
+            }),
+        )
+        .await?;
+        let open: u64 = run
+            .counts
+            .iter()
+            .filter(|(c, _)| c.is_discrepancy())
+            .map(|(_, n)| n)
+            .sum();
+        println!(
+            "{} {} ({}): {} orders, {} vendor records; {} matched, {} discrepancies ({} new, {} reopened, {} unchanged, {} cleared)",
+            run.vendor_id,
+            run.day,
+            run.time_zone,
+            run.orders,
+            run.records,
+            run.counts.get(&app::domain::matching::Class::Matched).copied().unwrap_or(0),
+            open,
+            changes.opened,
+            changes.reopened,
+            changes.unchanged,
+            changes.cleared
+        );
+    }
+    Ok(())
+}
+
+fn parse_class(name: &str) -> anyhow::Result<app::domain::matching::Class> {
+    use app::domain::matching::Class;
+    Class::ALL
+        .into_iter()
+        .find(|c| c.as_str() == name.trim())
+        .with_context(|| {
+            let names: Vec<&str> = Class::ALL.iter().map(|c| c.as_str()).collect();
+            format!(
+                "--class: {name:?} is not a class; classes are {}",
+                names.join(", ")
+            )
+        })
+}
+
+fn parse_state(name: &str) -> anyhow::Result<app::storage::reconciliation::DiscrepancyState> {
+    use app::storage::reconciliation::DiscrepancyState as S;
+    [S::Open, S::Resolved, S::Cleared]
+        .into_iter()
+        .find(|s| s.as_str() == name.trim())
+        .with_context(|| format!("--state: {name:?} is not a state; use open, resolved or cleared"))
+}
+
+async fn report(db: &Db, command: crate::cli::ReportCommand) -> anyhow::Result<()> {
+    use crate::cli::{ReportCommand, ReportFormat};
+    use app::storage::reconciliation::{self, Filter};
+    match command {
+        ReportCommand::Summary {
+            vendor,
+            date,
+            format,
+        } => {
+            let run = crate::reconcile::summary_of(db, &vendor, date).await?;
+            match format {
+                ReportFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string(&crate::reconcile::summary_json(&run))?
+                ),
+                ReportFormat::Csv => print!("{}", crate::reconcile::summary_csv(&run)),
+            }
+        }
+        ReportCommand::Discrepancies {
+            vendor,
+            date,
+            format,
+            class,
+            state,
+        } => {
+            // The day must have been reconciled, or an empty list would mislead.
+            crate::reconcile::summary_of(db, &vendor, date).await?;
+            let filter = Filter {
+                vendor_id: Some(vendor),
+                from: Some(date),
+                to: Some(date),
+                class: class.as_deref().map(parse_class).transpose()?,
+                state: state.as_deref().map(parse_state).transpose()?,
+                limit: None,
+            };
+            let items = reconciliation::list(db, &filter).await?;
+            match format {
+                ReportFormat::Json => {
+                    let json: Vec<_> = items
+                        .iter()
+                        .map(crate::reconcile::discrepancy_json)
+                        .collect();
+                    println!("{}", serde_json::to_string(&json)?);
+                }
+                ReportFormat::Csv => print!("{}", crate::reconcile::discrepancies_csv(&items)),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn discrepancy(db: &Db, command: crate::cli::DiscrepancyCommand) -> anyhow::Result<()> {
+    use crate::cli::DiscrepancyCommand;
+    use app::storage::reconciliation;
+    match command {
+        DiscrepancyCommand::Show { id } => {
+            let item = reconciliation::get(db, id).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::reconcile::discrepancy_json(&item))?
+            );
+            for e in reconciliation::events(db, id).await? {
+                println!(
+                    "{}  {:<9} {}  ({})",
+                    e.at.to_rfc3339(),
+                    e.kind,
+                    e.detail,
+                    e.actor
+                );
+            }
+        }
+        DiscrepancyCommand::Resolve { id, how } => {
+            if how.trim().is_empty() {
+                bail!("--how: say how the discrepancy was resolved");
+            }
+            let item = reconciliation::resolve(db, id, how.trim(), &cli_actor()).await?;
+            record(
+                db,
+                "discrepancy_resolved",
+                format!("discrepancy:{id}"),
+                serde_json::json!({ "class": item.class.as_str(), "how": how.trim() }),
+            )
+            .await?;
+            println!("resolved discrepancy {id} ({})", item.class.as_str());
+        }
+    }
+    Ok(())
 }

@@ -44,6 +44,8 @@ pub struct FileConfig {
     pub security: SecuritySettings,
     #[serde(default)]
     pub poller: PollerSettings,
+    #[serde(default)]
+    pub reconciliation: ReconciliationSettings,
 }
 
 /// `[security]`: browser sessions and sign-in.
@@ -194,6 +196,38 @@ impl Default for PollerSettings {
     }
 }
 
+/// `[reconciliation]`: how a business day is cut and what counts as equal.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconciliationSettings {
+    /// The business time zone, an IANA name such as `UTC` or `America/New_York`: a day runs from
+    /// its midnight to the next.
+    pub time_zone: String,
+    /// The largest difference, in minor units of the order's currency, still called equal.
+    pub amount_tolerance_minor: i64,
+}
+
+impl Default for ReconciliationSettings {
+    fn default() -> Self {
+        ReconciliationSettings {
+            time_zone: "UTC".into(),
+            amount_tolerance_minor: 0,
+        }
+    }
+}
+
+impl ReconciliationSettings {
+    /// Checks the settings, naming the field at fault.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        crate::reconcile::business_zone(&self.time_zone)
+            .map_err(|e| anyhow::anyhow!("reconciliation.time_zone: {e}"))?;
+        if self.amount_tolerance_minor < 0 {
+            anyhow::bail!("reconciliation.amount_tolerance_minor: must be zero or more");
+        }
+        Ok(())
+    }
+}
+
 /// The effective configuration of this process.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -206,6 +240,7 @@ pub struct Config {
     pub outbox: OutboxSettings,
     pub security: SecuritySettings,
     pub poller: PollerSettings,
+    pub reconciliation: ReconciliationSettings,
 }
 
 impl Default for Config {
@@ -220,6 +255,7 @@ impl Default for Config {
             outbox: OutboxSettings::default(),
             security: SecuritySettings::default(),
             poller: PollerSettings::default(),
+            reconciliation: ReconciliationSettings::default(),
         }
     }
 }
@@ -267,6 +303,10 @@ impl Config {
             outbox: file.outbox,
             security: file.security,
             poller: file.poller,
+            reconciliation: {
+                file.reconciliation.validate()?;
+                file.reconciliation
+            },
         })
     }
 }

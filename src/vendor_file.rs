@@ -68,7 +68,7 @@ impl fmt::Display for LineError {
 
 /// Which column (or JSON key) holds each field, for vendors whose files name them differently.
 /// Unnamed fields keep their canonical names. Matching ignores case and surrounding spaces.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnMap(BTreeMap<String, String>);
 
 impl ColumnMap {

@@ -3,6 +3,7 @@
 mod order_body;
 pub mod orders;
 pub mod problem;
+pub mod reconciliation;
 
 use std::sync::Arc;
 
@@ -47,6 +48,18 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         )
         .route("/api/v1/orders/bulk", post(orders::create_orders_bulk))
         .route("/api/v1/orders/{id}", get(orders::get_order))
+        .route(
+            "/api/v1/vendors/{vendor}/files",
+            post(reconciliation::upload_vendor_file),
+        )
+        .route(
+            "/api/v1/reconciliation/summary",
+            get(reconciliation::summary),
+        )
+        .route(
+            "/api/v1/reconciliation/discrepancies",
+            get(reconciliation::discrepancies),
+        )
         .merge(crate::webhooks::router(state.clone()))
         .with_state(state)
 }

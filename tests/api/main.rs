@@ -10,6 +10,7 @@ mod import;
 mod orders;
 mod placement;
 mod poller;
+mod reconciliation;
 mod schema;
 mod sim;
 mod storage;

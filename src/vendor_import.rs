@@ -1,0 +1,343 @@
+//! `giftrecon import vendor FILE --vendor V` and `POST /api/v1/vendors/{V}/files`: a vendor's
+//! reconciliation file into vendor records, all or nothing, in two streaming passes.
+//!
+//! The first pass reads and checks every row (nothing is written); a file with any bad row is
+//! refused with every bad line named (the first 100). The second pass reads the file again and
+//! streams its rows to the database in batches, in one transaction, from a reading thread (so
+//! parsing and writing overlap and memory stays flat). The file's SHA-256 of both passes must
+//! agree, or nothing is stored.
+
+use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use app::domain::{StatusMapping, VendorId};
+use app::storage::imports::{self, Batch, FileRecord, ImportRecord, NewImport, BATCH_ROWS};
+use app::storage::{vendors, Db, StorageError};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::vendor_file::{self, ColumnMap, LineError, VendorRow};
+
+/// How many bad lines a refusal lists.
+const MAX_REPORTED: usize = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    Csv,
+    Json,
+}
+
+impl FileFormat {
+    /// `csv` or `json`.
+    pub fn parse(name: &str) -> Result<FileFormat, String> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "csv" => Ok(FileFormat::Csv),
+            "json" => Ok(FileFormat::Json),
+            other => Err(format!("{other:?} is not a file format; use csv or json")),
+        }
+    }
+
+    /// From the file name's extension: `.json` is JSON, anything else CSV.
+    pub fn of_path(path: &Path) -> FileFormat {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("json") => FileFormat::Json,
+            _ => FileFormat::Csv,
+        }
+    }
+}
+
+/// Why a file was not imported.
+#[derive(Debug, thiserror::Error)]
+pub enum VendorImportError {
+    /// The file as a whole or some of its rows are unusable; nothing was stored.
+    #[error("{file}: {}", describe(.reason, .lines, *.bad_rows))]
+    Refused {
+        file: String,
+        reason: Option<String>,
+        lines: Vec<LineError>,
+        bad_rows: u64,
+    },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+fn describe(reason: &Option<String>, lines: &[LineError], bad_rows: u64) -> String {
+    if let Some(reason) = reason {
+        return format!("{reason}; nothing was imported");
+    }
+    let listed: Vec<String> = lines.iter().map(ToString::to_string).collect();
+    let more = bad_rows.saturating_sub(lines.len() as u64);
+    let more = if more > 0 {
+        format!("; and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "{bad_rows} invalid row(s), nothing was imported: {}{more}",
+        listed.join("; ")
+    )
+}
+
+impl From<StorageError> for VendorImportError {
+    fn from(e: StorageError) -> Self {
+        VendorImportError::Other(e.into())
+    }
+}
+
+/// What an import did.
+pub struct VendorImportSummary(pub ImportRecord);
+
+impl fmt::Display for VendorImportSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.0;
+        write!(
+            f,
+            "imported {} for vendor {}: {} rows: {} new, {} updated, {} unchanged (import {})",
+            r.file_name, r.vendor_id, r.rows, r.inserted, r.updated, r.unchanged, r.id
+        )
+    }
+}
+
+/// Reads through to `inner`, hashing every byte.
+struct Hashing<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn open(path: &Path) -> Result<Hashing<std::io::BufReader<std::fs::File>>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
+    Ok(Hashing {
+        inner: std::io::BufReader::with_capacity(1 << 20, file),
+        hash: Sha256::new(),
+    })
+}
+
+/// Streams every row of the file to `each`; returns the file's SHA-256.
+fn read_rows(
+    path: &Path,
+    format: FileFormat,
+    columns: &ColumnMap,
+    each: impl FnMut(Result<VendorRow, LineError>),
+) -> Result<String, String> {
+    let mut reader = open(path)?;
+    match format {
+        FileFormat::Csv => vendor_file::read_csv(&mut reader, columns, each)?,
+        FileFormat::Json => vendor_file::read_json(&mut reader, columns, each)?,
+    }
+    // Whatever the parser left unread still belongs to the file's hash.
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| e.to_string())?;
+    Ok(app::storage::hex(&reader.hash.finalize()))
+}
+
+fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
+    let mut h = DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
+/// Everything of a row but its line number, for telling a repeated row from a conflicting one.
+fn row_digest(row: &VendorRow) -> u64 {
+    hash_of(&(
+        &row.idempotency_key,
+        &row.reference_id,
+        &row.brand_id,
+        row.amount.minor_units(),
+        row.amount.currency().code(),
+        &row.status,
+        row.created_at,
+        row.updated_at,
+    ))
+}
+
+/// The first pass: every row checked, nothing stored.
+struct Checked {
+    bad: Vec<LineError>,
+    bad_rows: u64,
+    /// Lines that repeat an earlier line exactly: written once.
+    repeats: HashSet<u64>,
+    sha256: String,
+}
+
+fn check_file(path: &Path, format: FileFormat, columns: &ColumnMap) -> Result<Checked, String> {
+    let (mut bad, mut bad_rows, mut repeats) = (Vec::new(), 0u64, HashSet::new());
+    // vendor order id (hashed) → (first line, digest of its values)
+    let mut seen: HashMap<u64, (u64, u64)> = HashMap::new();
+    let sha256 = read_rows(path, format, columns, |row| {
+        let problem = match row {
+            Err(e) => Some(e),
+            Ok(row) => match seen.entry(hash_of(row.vendor_order_id.as_str())) {
+                Entry::Vacant(v) => {
+                    v.insert((row.line, row_digest(&row)));
+                    None
+                }
+                Entry::Occupied(o) if o.get().1 == row_digest(&row) => {
+                    repeats.insert(row.line);
+                    None
+                }
+                Entry::Occupied(o) => Some(LineError {
+                    line: row.line,
+                    reason: format!(
+                        "vendor_order_id: {:?} is also on line {} with different values",
+                        row.vendor_order_id,
+                        o.get().0
+                    ),
+                }),
+            },
+        };
+        if let Some(e) = problem {
+            bad_rows += 1;
+            if bad.len() < MAX_REPORTED {
+                bad.push(e);
+            }
+        }
+    })?;
+    Ok(Checked {
+        bad,
+        bad_rows,
+        repeats,
+        sha256,
+    })
+}
+
+fn to_record(row: VendorRow, mapping: &StatusMapping) -> FileRecord {
+    FileRecord {
+        gl_state: mapping.gl_state_for(&row.status),
+        vendor_order_id: row.vendor_order_id,
+        vendor_key: row.idempotency_key,
+        reference_id: row.reference_id,
+        brand_id: row.brand_id,
+        amount: row.amount,
+        status: row.status,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+/// Imports a vendor file. `file_name` is what the import log and messages call it (the path for
+/// the CLI, the uploaded name for the API); `columns` overrides the vendor's stored column names.
+pub async fn import_vendor_file(
+    db: &Db,
+    vendor: &str,
+    path: &Path,
+    file_name: &str,
+    format: FileFormat,
+    columns: Option<ColumnMap>,
+    actor: &str,
+) -> Result<VendorImportSummary, VendorImportError> {
+    let refused = |reason: String| VendorImportError::Refused {
+        file: file_name.to_string(),
+        reason: Some(reason),
+        lines: Vec::new(),
+        bad_rows: 0,
+    };
+    let vendor_id = VendorId::parse(vendor).context("--vendor")?;
+    let vendor = vendors::get_vendor(db, &vendor_id).await?;
+    let columns = match columns {
+        Some(c) => c,
+        None => match vendors::file_columns(db, &vendor_id).await? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                anyhow::anyhow!("the stored file columns of vendor {vendor_id} are unreadable: {e}")
+            })?,
+            None => ColumnMap::default(),
+        },
+    };
+
+    let owned: PathBuf = path.to_path_buf();
+    let (p, c) = (owned.clone(), columns.clone());
+    let checked = tokio::task::spawn_blocking(move || check_file(&p, format, &c))
+        .await
+        .context("the file check stopped")?
+        .map_err(refused)?;
+    if checked.bad_rows > 0 {
+        return Err(VendorImportError::Refused {
+            file: file_name.to_string(),
+            reason: None,
+            lines: checked.bad,
+            bad_rows: checked.bad_rows,
+        });
+    }
+
+    // The second pass: a reading thread feeds batches to the one writing transaction.
+    let (tx, rx) = mpsc::channel::<Batch>(4);
+    let (sha_tx, sha_rx) = oneshot::channel::<Result<String, String>>();
+    let mapping = vendor.status_mapping.clone();
+    let (repeats, expected_sha) = (checked.repeats, checked.sha256);
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(BATCH_ROWS);
+        let mut failed = false;
+        let result = read_rows(&owned, format, &columns, |row| {
+            if failed {
+                return;
+            }
+            match row {
+                Ok(row) if repeats.contains(&row.line) => {}
+                Ok(row) => {
+                    batch.push(to_record(row, &mapping));
+                    if batch.len() == BATCH_ROWS {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                        failed = tx.blocking_send(Ok(full)).is_err();
+                    }
+                }
+                Err(e) => {
+                    failed = true;
+                    let _ = tx.blocking_send(Err(format!(
+                        "the file changed while it was imported ({e})"
+                    )));
+                }
+            }
+        });
+        if !failed && !batch.is_empty() {
+            let _ = tx.blocking_send(Ok(batch));
+        }
+        drop(tx);
+        let _ = sha_tx.send(result);
+    });
+    let import = NewImport {
+        vendor_id: vendor_id.as_str().to_string(),
+        file_name: file_name.to_string(),
+        actor: actor.to_string(),
+    };
+    let sha = async {
+        match sha_rx.await {
+            Ok(Ok(sha)) if sha == expected_sha => Ok(sha),
+            Ok(Ok(_)) => Err("the file changed while it was imported".to_string()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("the file could not be read to the end".to_string()),
+        }
+    };
+    let stored = imports::import_vendor_file(db, &import, rx, sha).await;
+    reader.await.context("the file reader stopped")?;
+    match stored {
+        Ok(record) => Ok(VendorImportSummary(record)),
+        Err(StorageError::Conflict { what }) => Err(refused(what)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Parses `field=column` pairs (from `--column`).
+pub fn parse_columns(pairs: &[String]) -> Result<Option<ColumnMap>, String> {
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let mut split = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        let (field, column) = pair.split_once('=').ok_or_else(|| {
+            format!("--column {pair:?}: write FIELD=COLUMN, e.g. amount=\"Face Value\"")
+        })?;
+        split.push((field.trim(), column.trim()));
+    }
+    ColumnMap::new(split).map(Some)
+}
