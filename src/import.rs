@@ -4,15 +4,22 @@
 //! with each bad line named (up to 100). Importing the same file again creates nothing: rows are
 //! keyed by (owner, idempotency key), and a key reused for a different order is refused.
 
-use std::collections::HashMap;
+use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::path::Path;
+use std::hash::{Hash, Hasher};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use app::domain::{Currency, FieldError, IdempotencyKey, Money, OrderRequest, VendorId};
+use app::storage::order_import::{self, OrderBatch, BATCH_ROWS};
 use app::storage::orders::{self, ExternalPlacement, Order, Source};
 use app::storage::vendors::{self, Vendor};
-use app::storage::{brands, Db};
+use app::storage::{brands, Db, StorageError};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
 use crate::csv_input;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -29,11 +36,11 @@ const REQUIRED: [&str; 5] = [
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct ImportSummary {
-    pub rows: usize,
+    pub rows: u64,
     pub created: u64,
-    pub already_imported: usize,
-    pub to_place: usize,
-    pub placed_elsewhere: usize,
+    pub already_imported: u64,
+    pub to_place: u64,
+    pub placed_elsewhere: u64,
 }
 
 impl fmt::Display for ImportSummary {
@@ -46,15 +53,182 @@ impl fmt::Display for ImportSummary {
     }
 }
 
-/// The good rows (with their line numbers) and the bad lines of a file.
-type ParsedFile = (Vec<(u64, Order)>, Vec<LineError>);
-
 /// One row's problem.
 struct LineError {
     line: u64,
     error: String,
 }
 
+/// Reads through to `inner`, hashing every byte (both passes must read the same file).
+struct Hashing<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Everything one pass over the file needs.
+#[derive(Clone)]
+struct Reader {
+    path: PathBuf,
+    vendor: Vendor,
+    owner: String,
+    /// Brands of the vendor: orders giftrecon will place must name one of them.
+    brands: Arc<HashSet<String>>,
+}
+
+impl Reader {
+    /// Calls `each` with every row, checked, in file order; returns the file's SHA-256. `Err`
+    /// when the file as a whole cannot be read (missing, no header, missing columns).
+    fn rows(&self, mut each: impl FnMut(u64, Result<Order, String>)) -> Result<String, String> {
+        let file = std::fs::File::open(&self.path).map_err(|e| format!("cannot open it: {e}"))?;
+        let mut reader = Hashing {
+            inner: std::io::BufReader::with_capacity(1 << 20, file),
+            hash: Sha256::new(),
+        };
+        let mut csv = csv_input::reader(&mut reader);
+        let headers = csv_input::headers(&mut csv)?;
+        let column = |name: &str| headers.iter().position(|h| h == name);
+        let missing: Vec<&str> = REQUIRED
+            .iter()
+            .copied()
+            .filter(|c| column(c).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "the header line lacks the column(s) {}; it must name idempotency_key, customer_id, brand_id, amount and currency",
+                missing.join(", ")
+            ));
+        }
+        let index = |name: &str| column(name).expect("checked above");
+        let (key_i, customer_i, brand_i, amount_i, currency_i) = (
+            index("idempotency_key"),
+            index("customer_id"),
+            index("brand_id"),
+            index("amount"),
+            index("currency"),
+        );
+        let (status_i, created_i) = (column("status"), column("created_at"));
+        let mut record = csv::StringRecord::new();
+        loop {
+            match csv.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let line = record.position().map_or(0, |p| p.line());
+                    let field = |i: usize| record.get(i).unwrap_or("");
+                    let optional = |i: Option<usize>| i.map(field).filter(|v| !v.trim().is_empty());
+                    let parsed = parse_row(
+                        &self.vendor,
+                        &self.owner,
+                        [
+                            field(key_i),
+                            field(customer_i),
+                            field(brand_i),
+                            field(amount_i),
+                            field(currency_i),
+                        ],
+                        optional(status_i),
+                        optional(created_i),
+                    )
+                    .map_err(|errors| {
+                        errors
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .and_then(|order| {
+                        if order.submission == orders::Submission::Queued
+                            && !self.brands.contains(&order.brand_id)
+                        {
+                            Err(format!(
+                                "brand_id: unknown brand {:?} for vendor {:?}",
+                                order.brand_id,
+                                self.vendor.id.as_str()
+                            ))
+                        } else {
+                            Ok(order)
+                        }
+                    });
+                    each(line, parsed);
+                }
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    let (reason, can_go_on) = csv_input::describe_error(&e);
+                    each(line, Err(reason));
+                    if !can_go_on {
+                        break;
+                    }
+                }
+            }
+        }
+        drop(csv);
+        std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| e.to_string())?;
+        Ok(app::storage::hex(&reader.hash.finalize()))
+    }
+}
+
+fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
+    let mut h = DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
+/// The first pass: every row checked, nothing stored.
+struct Checked {
+    bad: Vec<LineError>,
+    bad_rows: u64,
+    /// Lines that repeat an earlier line's order exactly: one order.
+    repeats: HashSet<u64>,
+    sha256: String,
+}
+
+fn check(reader: &Reader) -> Result<Checked, String> {
+    let (mut bad, mut bad_rows, mut repeats) = (Vec::new(), 0u64, HashSet::new());
+    // idempotency key (hashed) → (first line, hash of the order's fingerprint)
+    let mut seen: HashMap<u64, (u64, u64)> = HashMap::new();
+    let sha256 = reader.rows(|line, row| {
+        let problem = match row {
+            Err(e) => Some(e),
+            Ok(order) => match seen.entry(hash_of(order.idempotency_key.as_str())) {
+                Entry::Vacant(v) => {
+                    v.insert((line, hash_of(order.request_hash.as_str())));
+                    None
+                }
+                Entry::Occupied(o) if o.get().1 == hash_of(order.request_hash.as_str()) => {
+                    repeats.insert(line);
+                    None
+                }
+                Entry::Occupied(o) => Some(format!(
+                    "idempotency_key: {:?} is also on line {} with a different order",
+                    order.idempotency_key,
+                    o.get().0
+                )),
+            },
+        };
+        if let Some(error) = problem {
+            bad_rows += 1;
+            if bad.len() < MAX_REPORTED {
+                bad.push(LineError { line, error });
+            }
+        }
+    })?;
+    Ok(Checked {
+        bad,
+        bad_rows,
+        repeats,
+        sha256,
+    })
+}
+
+/// Imports an orders file in two streaming passes: check every row, then write them in
+/// batches in one transaction. Memory stays flat whatever the file's size.
 pub async fn import_orders(
     db: &Db,
     path: &Path,
@@ -63,195 +237,129 @@ pub async fn import_orders(
 ) -> anyhow::Result<ImportSummary> {
     let vendor_id = VendorId::parse(vendor).context("--vendor")?;
     let vendor = vendors::get_vendor(db, &vendor_id).await?;
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let name = path.display().to_string();
-    let (rows, mut bad) =
-        parse_orders_csv(file, &vendor, owner).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-
-    // Brands must be known for orders giftrecon will place.
-    let mut brand_known: HashMap<String, bool> = HashMap::new();
-    for (line, order) in &rows {
-        if order.submission != orders::Submission::Queued {
-            continue;
-        }
-        let known = match brand_known.get(&order.brand_id) {
-            Some(k) => *k,
-            None => {
-                let k = brands::exists(db, &vendor.id, &order.brand_id).await?;
-                brand_known.insert(order.brand_id.clone(), k);
-                k
-            }
-        };
-        if !known {
-            bad.push(LineError {
-                line: *line,
-                error: format!(
-                    "brand_id: unknown brand {:?} for vendor {:?}",
-                    order.brand_id,
-                    vendor.id.as_str()
-                ),
-            });
-        }
-    }
-
-    // Keys seen before: the same order is fine (nothing to do), a different one is refused.
-    let keys: Vec<&str> = rows
-        .iter()
-        .map(|(_, o)| o.idempotency_key.as_str())
-        .collect();
-    let existing = orders::existing_fingerprints(db, owner, &keys).await?;
-    drop(keys);
-    for (line, order) in &rows {
-        if existing
-            .get(&order.idempotency_key)
-            .is_some_and(|hash| *hash != order.request_hash)
-        {
-            bad.push(LineError {
-                line: *line,
-                error: format!(
-                    "idempotency_key: {:?} was already imported for a different order",
-                    order.idempotency_key
-                ),
-            });
-        }
-    }
-    if !bad.is_empty() {
-        bad.sort_by_key(|e| e.line);
-        bail!("{name}: {}", refusal(&bad));
-    }
-
-    let row_count = rows.len();
-    let fresh: Vec<Order> = rows
+    let brands: HashSet<String> = brands::list(db, Some(&vendor_id))
+        .await?
         .into_iter()
-        .map(|(_, o)| o)
-        .filter(|o| !existing.contains_key(&o.idempotency_key))
+        .map(|(_, brand, _)| brand)
         .collect();
-    let to_place = fresh
-        .iter()
-        .filter(|o| o.submission == orders::Submission::Queued)
-        .count();
-    let summary = ImportSummary {
-        rows: row_count,
-        created: 0,
-        already_imported: row_count - fresh.len(),
-        to_place,
-        placed_elsewhere: fresh.len() - to_place,
+    let name = path.display().to_string();
+    let reader = Reader {
+        path: path.to_path_buf(),
+        vendor,
+        owner: owner.to_string(),
+        brands: Arc::new(brands),
     };
-    let created = orders::insert_orders(db, &fresh, Some("import"), None).await?;
-    Ok(ImportSummary { created, ..summary })
+
+    let first = reader.clone();
+    let checked = tokio::task::spawn_blocking(move || check(&first))
+        .await
+        .context("the file check stopped")?
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let write = checked.bad_rows == 0;
+    let imported = second_pass(db, &reader, checked.repeats, checked.sha256, write).await;
+    let imported = match imported {
+        Ok(i) => i,
+        Err(StorageError::Conflict { what }) => bail!("{name}: {what}"),
+        Err(e) => return Err(e.into()),
+    };
+    if !write || imported.conflict_count > 0 {
+        // Every bad line at once: those of the file itself and keys imported before.
+        let mut bad = checked.bad;
+        bad.extend(
+            imported
+                .conflicts
+                .into_iter()
+                .map(|(line, error)| LineError { line, error }),
+        );
+        bad.sort_by_key(|e| e.line);
+        bail!(
+            "{name}: {}",
+            refusal(&bad, checked.bad_rows + imported.conflict_count)
+        );
+    }
+    Ok(ImportSummary {
+        rows: imported.rows,
+        created: imported.created,
+        already_imported: imported.already_imported,
+        to_place: imported.to_place,
+        placed_elsewhere: imported.placed_elsewhere,
+    })
 }
 
-fn refusal(bad: &[LineError]) -> String {
+/// Reads the file again and streams its good rows to the database in batches (writing them
+/// only with `write`); a file that changed since the first pass stores nothing.
+async fn second_pass(
+    db: &Db,
+    reader: &Reader,
+    repeats: HashSet<u64>,
+    expected_sha: String,
+    write: bool,
+) -> Result<order_import::Imported, StorageError> {
+    let (tx, rx) = mpsc::channel::<OrderBatch>(4);
+    let second = reader.clone();
+    let producer = tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(BATCH_ROWS);
+        let mut failed = false;
+        let sha = second.rows(|line, row| {
+            if failed {
+                return;
+            }
+            match row {
+                Ok(_) if repeats.contains(&line) => {}
+                Ok(order) => {
+                    batch.push((line, order));
+                    if batch.len() == BATCH_ROWS {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                        failed = tx.blocking_send(Ok(full)).is_err();
+                    }
+                }
+                // Known bad rows are skipped when only looking for conflicts.
+                Err(_) if !write => {}
+                Err(e) => {
+                    failed = true;
+                    let _ = tx.blocking_send(Err(format!(
+                        "the file changed while it was imported (line {line}: {e}); nothing was imported"
+                    )));
+                }
+            }
+        });
+        if failed || (!batch.is_empty() && tx.blocking_send(Ok(batch)).is_err()) {
+            return;
+        }
+        // Only a file read to the end, unchanged, may be committed.
+        let verdict = match sha {
+            Ok(sha) if sha == expected_sha => return,
+            Ok(_) => "the file changed while it was imported; nothing was imported".to_string(),
+            Err(e) => format!("{e}; nothing was imported"),
+        };
+        let _ = tx.blocking_send(Err(verdict));
+    });
+    let imported =
+        order_import::import_orders(db, &reader.owner, "import", rx, MAX_REPORTED, write).await;
+    if producer.await.is_err() {
+        return Err(StorageError::Conflict {
+            what: "the file reader stopped".into(),
+        });
+    }
+    imported
+}
+
+fn refusal(bad: &[LineError], total: u64) -> String {
     let listed: Vec<String> = bad
         .iter()
         .take(MAX_REPORTED)
         .map(|e| format!("line {}: {}", e.line, e.error))
         .collect();
-    let more = if bad.len() > MAX_REPORTED {
-        format!("; and {} more", bad.len() - MAX_REPORTED)
+    let more = total.saturating_sub(listed.len() as u64);
+    let more = if more > 0 {
+        format!("; and {more} more")
     } else {
         String::new()
     };
     format!(
-        "{} invalid row(s), nothing was imported: {}{more}",
-        bad.len(),
+        "{total} invalid row(s), nothing was imported: {}{more}",
         listed.join("; ")
     )
-}
-
-/// Parses and validates every row: the good rows and the bad lines. `Err` only when the file
-/// as a whole cannot be read (no header, missing columns).
-fn parse_orders_csv(
-    reader: impl std::io::Read,
-    vendor: &Vendor,
-    owner: &str,
-) -> Result<ParsedFile, String> {
-    let mut csv = csv_input::reader(reader);
-    let headers = csv_input::headers(&mut csv)?;
-    let column = |name: &str| headers.iter().position(|h| h == name);
-    let missing: Vec<&str> = REQUIRED
-        .iter()
-        .copied()
-        .filter(|c| column(c).is_none())
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "the header line lacks the column(s) {}; it must name idempotency_key, customer_id, brand_id, amount and currency",
-            missing.join(", ")
-        ));
-    }
-    let index = |name: &str| column(name).expect("checked above");
-    let (key_i, customer_i, brand_i, amount_i, currency_i) = (
-        index("idempotency_key"),
-        index("customer_id"),
-        index("brand_id"),
-        index("amount"),
-        index("currency"),
-    );
-    let (status_i, created_i) = (column("status"), column("created_at"));
-
-    let mut rows = Vec::new();
-    let mut bad = Vec::new();
-    let mut seen: HashMap<String, (u64, String)> = HashMap::new();
-    for record in csv.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                bad.push(LineError {
-                    line,
-                    error: csv_input::describe_error(&e).0,
-                });
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| p.line());
-        let field = |i: usize| record.get(i).unwrap_or("");
-        let optional = |i: Option<usize>| i.map(field).filter(|v| !v.trim().is_empty());
-        match parse_row(
-            vendor,
-            owner,
-            [
-                field(key_i),
-                field(customer_i),
-                field(brand_i),
-                field(amount_i),
-                field(currency_i),
-            ],
-            optional(status_i),
-            optional(created_i),
-        ) {
-            Ok(order) => {
-                match seen.get(&order.idempotency_key) {
-                    Some((first, hash)) if *hash != order.request_hash => bad.push(LineError {
-                        line,
-                        error: format!(
-                            "idempotency_key: {:?} is also on line {first} with a different order",
-                            order.idempotency_key
-                        ),
-                    }),
-                    Some(_) => {} // the same order twice in one file: one order
-                    None => {
-                        seen.insert(
-                            order.idempotency_key.clone(),
-                            (line, order.request_hash.clone()),
-                        );
-                        rows.push((line, order));
-                    }
-                }
-            }
-            Err(errors) => bad.push(LineError {
-                line,
-                error: errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-        }
-    }
-    Ok((rows, bad))
 }
 
 fn parse_row(

@@ -334,7 +334,7 @@ pub async fn insert_orders(
     Ok(inserted)
 }
 
-fn created_detail(order: &Order) -> String {
+pub(crate) fn created_detail(order: &Order) -> String {
     serde_json::json!({
         "amount": order.amount.amount_string(),
         "currency": order.amount.currency().code(),

@@ -1,0 +1,199 @@
+//! Internal orders from a file, streamed in batches into one transaction: all or nothing.
+//!
+//! The caller has checked every row; what only the database can tell — a key already imported
+//! for a different order — is checked here, batch by batch. Any such row is reported (with its
+//! line) and the whole transaction is rolled back; otherwise orders, their "created" events and
+//! the outbox jobs of orders to place are written with multi-row statements.
+
+use std::collections::HashMap;
+
+use tokio::sync::mpsc;
+
+use super::orders::{created_detail, Order, Submission};
+use super::{Db, StorageError};
+use crate::on_db;
+
+/// Orders per batch (18 values each: well under both engines' parameter limits).
+pub const BATCH_ROWS: usize = 500;
+
+/// Checked orders with the line each came from, or why the file must not be stored after all.
+pub type OrderBatch = Result<Vec<(u64, Order)>, String>;
+
+/// What a streamed import did (or, with conflicts, would not do).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Imported {
+    pub rows: u64,
+    pub created: u64,
+    pub already_imported: u64,
+    pub to_place: u64,
+    pub placed_elsewhere: u64,
+    /// Lines whose key was imported before for a different order; nothing was stored.
+    pub conflicts: Vec<(u64, String)>,
+    pub conflict_count: u64,
+}
+
+fn placeholders(sql: &mut String, rows: usize, columns: usize, first: usize) {
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", first + r * columns + c));
+        }
+        sql.push(')');
+    }
+}
+
+/// Writes every batch in one transaction; rolls back if any key conflicts or a batch is an error.
+/// With `write` false it only looks for conflicts (for a file already known to be refused, so
+/// the refusal can name every bad line at once).
+pub async fn import_orders(
+    db: &Db,
+    owner: &str,
+    actor: &str,
+    mut batches: mpsc::Receiver<OrderBatch>,
+    max_reported: usize,
+    write: bool,
+) -> Result<Imported, StorageError> {
+    on_db!(db, pool => {
+        async {
+            let mut tx = pool.begin().await?;
+            let mut done = Imported::default();
+            while let Some(batch) = batches.recv().await {
+                let batch = batch.map_err(|what| StorageError::Conflict { what })?;
+                if batch.is_empty() {
+                    continue;
+                }
+                done.rows += batch.len() as u64;
+                let mut sql = String::from(
+                    "SELECT idempotency_key, request_hash FROM orders WHERE owner = $1 AND idempotency_key IN (",
+                );
+                for i in 0..batch.len() {
+                    if i > 0 {
+                        sql.push(',');
+                    }
+                    sql.push_str(&format!("${}", i + 2));
+                }
+                sql.push(')');
+                let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(owner);
+                for (_, o) in &batch {
+                    query = query.bind(&o.idempotency_key);
+                }
+                let existing: HashMap<String, String> =
+                    query.fetch_all(&mut *tx).await?.into_iter().collect();
+                let mut fresh = Vec::with_capacity(batch.len());
+                for (line, order) in &batch {
+                    match existing.get(&order.idempotency_key) {
+                        None => fresh.push(order),
+                        Some(hash) if *hash == order.request_hash => done.already_imported += 1,
+                        Some(_) => {
+                            done.conflict_count += 1;
+                            if done.conflicts.len() < max_reported {
+                                done.conflicts.push((
+                                    *line,
+                                    format!(
+                                        "idempotency_key: {:?} was already imported for a different order",
+                                        order.idempotency_key
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                }
+                // Once a conflict is known nothing will be kept: only keep checking.
+                if !write || done.conflict_count > 0 || fresh.is_empty() {
+                    continue;
+                }
+                let mut sql = String::from(
+                    "INSERT INTO orders (id, owner, idempotency_key, request_hash, vendor_id, vendor_key,
+                        customer_id, brand_id, amount_minor, currency, submission, gl_state,
+                        vendor_order_id, vendor_status, attention_reason, source, created_at, updated_at)
+                     VALUES ",
+                );
+                placeholders(&mut sql, fresh.len(), 18, 1);
+                sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
+                let mut insert = sqlx::query_scalar::<_, String>(&sql);
+                for o in &fresh {
+                    insert = insert
+                        .bind(&o.id)
+                        .bind(&o.owner)
+                        .bind(&o.idempotency_key)
+                        .bind(&o.request_hash)
+                        .bind(&o.vendor_id)
+                        .bind(&o.vendor_key)
+                        .bind(&o.customer_id)
+                        .bind(&o.brand_id)
+                        .bind(o.amount.minor_units())
+                        .bind(o.amount.currency().code())
+                        .bind(o.submission.as_str())
+                        .bind(o.gl_state.as_str())
+                        .bind(&o.vendor_order_id)
+                        .bind(&o.vendor_status)
+                        .bind(&o.attention_reason)
+                        .bind(&o.source)
+                        .bind(o.created_at)
+                        .bind(o.updated_at);
+                }
+                let inserted: std::collections::HashSet<String> =
+                    insert.fetch_all(&mut *tx).await?.into_iter().collect();
+                let created: Vec<&Order> = fresh
+                    .into_iter()
+                    .filter(|o| inserted.contains(&o.id))
+                    .collect();
+                if created.is_empty() {
+                    continue;
+                }
+                done.created += created.len() as u64;
+                let mut sql = String::from(
+                    "INSERT INTO order_events (order_id, kind, detail, actor, created_at) VALUES ",
+                );
+                placeholders(&mut sql, created.len(), 5, 1);
+                let mut events = sqlx::query(&sql);
+                for o in &created {
+                    events = events
+                        .bind(&o.id)
+                        .bind("created")
+                        .bind(created_detail(o))
+                        .bind(actor)
+                        .bind(o.created_at);
+                }
+                events.execute(&mut *tx).await?;
+                let queued: Vec<&&Order> = created
+                    .iter()
+                    .filter(|o| o.submission == Submission::Queued)
+                    .collect();
+                done.to_place += queued.len() as u64;
+                done.placed_elsewhere += (created.len() - queued.len()) as u64;
+                if !queued.is_empty() {
+                    let mut sql = String::from(
+                        "INSERT INTO outbox_jobs (kind, order_id, state, attempts, run_at, created_at, updated_at) VALUES ",
+                    );
+                    placeholders(&mut sql, queued.len(), 7, 1);
+                    let mut jobs = sqlx::query(&sql);
+                    for o in &queued {
+                        jobs = jobs
+                            .bind("place_order")
+                            .bind(&o.id)
+                            .bind("pending")
+                            .bind(0i32)
+                            .bind(o.created_at)
+                            .bind(o.created_at)
+                            .bind(o.created_at);
+                    }
+                    jobs.execute(&mut *tx).await?;
+                }
+            }
+            if !write || done.conflict_count > 0 {
+                tx.rollback().await?;
+            } else {
+                tx.commit().await?;
+            }
+            Ok::<Imported, StorageError>(done)
+        }
+        .await
+    })
+}
