@@ -13,6 +13,7 @@ pub mod import;
 pub mod outbox;
 pub mod poller;
 pub mod sim;
+pub mod server_fn_errors;
 pub mod site;
 pub mod telemetry;
 pub mod vendor_file;

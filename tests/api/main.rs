@@ -1,6 +1,7 @@
 //! Integration tests: every test runs once on SQLite and once on PostgreSQL.
 
 mod audit;
+mod audit_atomic;
 mod auth;
 mod browser_security;
 mod cli;
