@@ -1,5 +1,6 @@
 //! Integration tests: every test runs once on SQLite and once on PostgreSQL.
 
+mod app_role;
 mod audit;
 mod audit_atomic;
 mod auth;
@@ -12,6 +13,7 @@ mod orders;
 mod placement;
 mod poller;
 mod schema;
+mod sign_in;
 mod sim;
 mod storage;
 mod users;
