@@ -84,18 +84,24 @@ fn argument_error(path: &str, arguments: &[u8], error: &[u8]) -> Option<String> 
             "the arguments of {function} are missing: send a JSON object"
         ));
     }
-    // serde_json says where: "… at line L column C". For a value of the wrong type, name the
-    // argument it belongs to (a missing or unknown field is already named).
+    // serde_json says where: "… at line L column C".
     let (what, position) = match detail.rsplit_once(" at line ") {
         Some((what, position)) => (what, Some(position)),
         None => (detail, None),
     };
-    let field = position
-        .filter(|_| what.starts_with("invalid") || what.starts_with("unknown variant"))
-        .and_then(|p| {
-            let (line, column) = p.split_once(" column ")?;
-            field_at(arguments, line.trim().parse().ok()?, column.trim().parse().ok()?)
-        });
+    if serde_json::from_slice::<serde_json::Value>(arguments).is_err() {
+        // Not JSON at all: where the parser gave up is the useful part.
+        return Some(format!("the arguments of {function} are not valid JSON: {detail}"));
+    }
+    // A value the function cannot take: name the argument it belongs to (a missing, unknown or
+    // repeated one is named by the message already).
+    let names_field = ["missing field", "unknown field", "duplicate field"]
+        .iter()
+        .any(|prefix| what.starts_with(prefix));
+    let field = position.filter(|_| !names_field).and_then(|p| {
+        let (line, column) = p.split_once(" column ")?;
+        field_at(arguments, line.trim().parse().ok()?, column.trim().parse().ok()?)
+    });
     Some(match field {
         Some(field) => format!("the arguments of {function} cannot be read: `{field}`: {what}"),
         None => format!("the arguments of {function} cannot be read: {what}"),

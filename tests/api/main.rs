@@ -13,6 +13,7 @@ mod orders;
 mod placement;
 mod poller;
 mod schema;
+mod server_fn_args;
 mod sign_in;
 mod sim;
 mod storage;
