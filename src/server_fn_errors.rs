@@ -58,7 +58,11 @@ pub async fn readable_argument_errors(
     }
     let (mut parts, body) = response.into_parts();
     let Ok(error) = to_bytes(body, MAX_ERROR_BYTES).await else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "ServerError|internal error").into_response();
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServerError|internal error",
+        )
+            .into_response();
     };
     let Some(message) = argument_error(&path, &arguments, &error) else {
         return Response::from_parts(parts, Body::from(error));
@@ -91,7 +95,9 @@ fn argument_error(path: &str, arguments: &[u8], error: &[u8]) -> Option<String> 
     };
     if serde_json::from_slice::<serde_json::Value>(arguments).is_err() {
         // Not JSON at all: where the parser gave up is the useful part.
-        return Some(format!("the arguments of {function} are not valid JSON: {detail}"));
+        return Some(format!(
+            "the arguments of {function} are not valid JSON: {detail}"
+        ));
     }
     // A value the function cannot take: name the argument it belongs to (a missing, unknown or
     // repeated one is named by the message already).
@@ -100,7 +106,11 @@ fn argument_error(path: &str, arguments: &[u8], error: &[u8]) -> Option<String> 
         .any(|prefix| what.starts_with(prefix));
     let field = position.filter(|_| !names_field).and_then(|p| {
         let (line, column) = p.split_once(" column ")?;
-        field_at(arguments, line.trim().parse().ok()?, column.trim().parse().ok()?)
+        field_at(
+            arguments,
+            line.trim().parse().ok()?,
+            column.trim().parse().ok()?,
+        )
     });
     Some(match field {
         Some(field) => format!("the arguments of {function} cannot be read: `{field}`: {what}"),
@@ -186,7 +196,10 @@ mod tests {
         let body = b"{\n  \"a\": {\"b\": 1},\n  \"c\": [1, 2, \"x\"]\n}";
         assert_eq!(field_at(body, 2, 13).as_deref(), Some("a"));
         assert_eq!(field_at(body, 3, 16).as_deref(), Some("c"));
-        assert_eq!(field_at(b"{\"k\\\"ey\": 1}", 1, 11).as_deref(), Some("k\\\"ey"));
+        assert_eq!(
+            field_at(b"{\"k\\\"ey\": 1}", 1, 11).as_deref(),
+            Some("k\\\"ey")
+        );
     }
 
     #[test]
@@ -194,7 +207,12 @@ mod tests {
         assert_eq!(argument_error("/api/x", b"{}", b"ServerError|boom"), None);
         assert_eq!(argument_error("/api/x", b"{}", b"not encoded"), None);
         assert_eq!(
-            argument_error("/api/list_users", b"", b"Deserialization|EOF while parsing a value at line 1 column 0").unwrap(),
+            argument_error(
+                "/api/list_users",
+                b"",
+                b"Deserialization|EOF while parsing a value at line 1 column 0"
+            )
+            .unwrap(),
             "the arguments of list_users are missing: send a JSON object"
         );
     }

@@ -16,7 +16,10 @@ struct PgRole {
 impl PgRole {
     async fn create(database_url: &str) -> PgRole {
         use sqlx::Connection;
-        let name = format!("giftrecon_app_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let name = format!(
+            "giftrecon_app_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         let mut conn = sqlx::PgConnection::connect(database_url).await.unwrap();
         sqlx::query(&format!("CREATE ROLE {name} LOGIN"))
             .execute(&mut conn)
@@ -55,7 +58,8 @@ impl Drop for PgRole {
                         .await;
                     let _ = conn.close().await;
                 }
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await
+                if let Ok(mut conn) =
+                    sqlx::PgConnection::connect(&format!("{server}/postgres")).await
                 {
                     let _ = sqlx::query(&format!("DROP ROLE IF EXISTS {name}"))
                         .execute(&mut conn)
@@ -78,15 +82,30 @@ async fn the_app_role_cannot_change_the_audit_trail_but_runs_the_app() {
     // Refused for roles that could undo the protection, and for unknown ones.
     let superuser = owner_db.cli(&["db", "grant-app-role", "postgres"]);
     assert!(!superuser.status.success());
-    assert!(stderr(&superuser).contains("superuser"), "{}", stderr(&superuser));
+    assert!(
+        stderr(&superuser).contains("superuser"),
+        "{}",
+        stderr(&superuser)
+    );
     let unknown = owner_db.cli(&["db", "grant-app-role", "nobody_at_all"]);
-    assert!(stderr(&unknown).contains("does not exist"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("does not exist"),
+        "{}",
+        stderr(&unknown)
+    );
 
     let out = owner_db.cli(&["db", "grant-app-role", &role.name]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("only SELECT and INSERT on audit_log"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("only SELECT and INSERT on audit_log"),
+        "{}",
+        stdout(&out)
+    );
     // Idempotent: again after an upgrade.
-    assert!(owner_db.cli(&["db", "grant-app-role", &role.name]).status.success());
+    assert!(owner_db
+        .cli(&["db", "grant-app-role", &role.name])
+        .status
+        .success());
 
     let seeded = audit::record(&owner, &audit::AuditEvent::new("ana", "login", "user:ana"))
         .await
@@ -146,7 +165,9 @@ async fn the_app_role_cannot_change_the_audit_trail_but_runs_the_app() {
     assert_eq!(app.login("admin", "wrong guess here").await.status(), 401);
     assert_eq!(app.login("admin", PASSWORD).await.status(), 303);
     assert_eq!(
-        app.call(app::server::ListVendors::PATH, Some(&admin)).await.status(),
+        app.call(app::server::ListVendors::PATH, Some(&admin))
+            .await
+            .status(),
         200
     );
     // The CLI as the role too (it finds the schema current and does not try to migrate).

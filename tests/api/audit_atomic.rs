@@ -113,7 +113,14 @@ async fn when_the_audit_row_cannot_be_written_the_action_is_undone(db: TestDb) {
                     .await;
                 assert_eq!(call.status(), 500);
                 let out = app.test_db.cli_with_stdin(
-                    &["user", "add", "other", "--role", "support", "--password-stdin"],
+                    &[
+                        "user",
+                        "add",
+                        "other",
+                        "--role",
+                        "support",
+                        "--password-stdin",
+                    ],
                     Some("a long enough password\n"),
                 );
                 assert!(!out.status.success());
@@ -173,7 +180,13 @@ async fn a_refused_action_leaves_no_audit_row(db: TestDb) {
     let admin = app.signed_in(Role::Admin).await;
     let before = app.count("audit_log").await;
     for args in [
-        &["vendor", "set", "nope", "--base-url", "https://api.vendor.example"][..],
+        &[
+            "vendor",
+            "set",
+            "nope",
+            "--base-url",
+            "https://api.vendor.example",
+        ][..],
         &["vendor", "rotate-secret", "nope", "--secret", "whsec_x"][..],
         &["token", "revoke", "nope"][..],
         &["user", "disable", "nobody"][..],
@@ -183,7 +196,14 @@ async fn a_refused_action_leaves_no_audit_row(db: TestDb) {
     }
     // A duplicate user, through the CLI and the admin page.
     let out = app.test_db.cli_with_stdin(
-        &["user", "add", "ADMIN", "--role", "support", "--password-stdin"],
+        &[
+            "user",
+            "add",
+            "ADMIN",
+            "--role",
+            "support",
+            "--password-stdin",
+        ],
         Some("a long enough password\n"),
     );
     assert!(!out.status.success());
@@ -205,7 +225,13 @@ async fn every_audited_action_has_exactly_its_row(db: TestDb) {
         let out = app.test_db.cli(args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     };
-    cli(&["vendor", "add", "acme", "--webhook-secret", "whsec_first_secret"]);
+    cli(&[
+        "vendor",
+        "add",
+        "acme",
+        "--webhook-secret",
+        "whsec_first_secret",
+    ]);
     cli(&[
         "vendor",
         "set",
@@ -276,18 +302,27 @@ async fn every_audited_action_has_exactly_its_row(db: TestDb) {
     // Before and after values, never the secrets.
     let rows = audit::recent(&app.db, 100).await.unwrap();
     let set = rows.iter().find(|r| r.action == "vendor_set").unwrap();
-    let before: serde_json::Value = serde_json::from_str(set.before_json.as_deref().unwrap()).unwrap();
-    let after: serde_json::Value = serde_json::from_str(set.after_json.as_deref().unwrap()).unwrap();
+    let before: serde_json::Value =
+        serde_json::from_str(set.before_json.as_deref().unwrap()).unwrap();
+    let after: serde_json::Value =
+        serde_json::from_str(set.after_json.as_deref().unwrap()).unwrap();
     assert_eq!(before["base_url"], serde_json::Value::Null);
     assert_eq!(after["base_url"], "https://api.acme.example");
     assert_eq!(after["webhook_secrets"], 1);
-    let rotate = rows.iter().find(|r| r.action == "vendor_rotate_secret").unwrap();
+    let rotate = rows
+        .iter()
+        .find(|r| r.action == "vendor_rotate_secret")
+        .unwrap();
     let after: serde_json::Value =
         serde_json::from_str(rotate.after_json.as_deref().unwrap()).unwrap();
     assert_eq!(after["grace_hours"], 2);
     assert!(after["oldest_secret_retires_at"].is_string(), "{after}");
     let everything = format!("{rows:?}");
-    for secret in ["whsec_first_secret", "whsec_second_secret", "whsec_third_secret"] {
+    for secret in [
+        "whsec_first_secret",
+        "whsec_second_secret",
+        "whsec_third_secret",
+    ] {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
     assert!(matches!(

@@ -411,9 +411,15 @@ async fn weaker_password_hashes_are_upgraded_at_sign_in(db: TestDb) {
         .unwrap()
         .to_string();
     let ana = app::domain::Username::parse("ana").unwrap();
-    app::storage::users::insert_user(&app.db, &ana, Role::Admin, &weak, &crate::helpers::by_test("user_add"))
-        .await
-        .unwrap();
+    app::storage::users::insert_user(
+        &app.db,
+        &ana,
+        Role::Admin,
+        &weak,
+        &crate::helpers::by_test("user_add"),
+    )
+    .await
+    .unwrap();
     assert_eq!(app.login("ana", PASSWORD).await.status(), 303);
     let stored = app::storage::users::password_hash_of(&app.db, &ana)
         .await

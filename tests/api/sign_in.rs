@@ -43,7 +43,10 @@ async fn a_failed_sign_in_shows_the_form_again_with_the_username(db: TestDb) {
         assert!(html.contains(text), "{text} missing: {html}");
     }
     assert_eq!(username_value(&html), Some("ana"));
-    assert!(!html.contains("not the password"), "the password came back: {html}");
+    assert!(
+        !html.contains("not the password"),
+        "the password came back: {html}"
+    );
 
     // A user who does not exist: the same message and form, for their name.
     let nobody = app.login("nobody", "not the password").await;
@@ -88,7 +91,10 @@ async fn a_flood_of_guesses_is_audited_once_per_window(db: TestDb) {
             .post(app.url("/auth/login"))
             .header("origin", format!("http://{}", app.addr))
             .header("x-forwarded-for", addr)
-            .form(&[("username", name.as_str()), ("password", "guess guess guess")]);
+            .form(&[
+                ("username", name.as_str()),
+                ("password", "guess guess guess"),
+            ]);
         async move { request.send().await.unwrap().status() }
     };
     // One address guessing ana's password 40 times: five refusals are each recorded, then the
@@ -121,16 +127,22 @@ async fn a_flood_of_guesses_is_audited_once_per_window(db: TestDb) {
     // A new window records again, once: what a window is, is the limiter's.
     let event = AuditEvent::new("address:10.0.0.1", "login_rate_limited", "user:ana");
     let window_start = app::storage::now_utc() - chrono::Duration::minutes(15);
-    assert!(!audit::record_once_since(&app.db, &event, window_start, true, true)
-        .await
-        .unwrap());
+    assert!(
+        !audit::record_once_since(&app.db, &event, window_start, true, true)
+            .await
+            .unwrap()
+    );
     let next_window = app::storage::now_utc();
-    assert!(audit::record_once_since(&app.db, &event, next_window, true, false)
-        .await
-        .unwrap());
-    assert!(!audit::record_once_since(&app.db, &event, next_window, true, false)
-        .await
-        .unwrap());
+    assert!(
+        audit::record_once_since(&app.db, &event, next_window, true, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !audit::record_once_since(&app.db, &event, next_window, true, false)
+            .await
+            .unwrap()
+    );
     assert_eq!(rows_of(&app.db, "login_rate_limited").await, 3);
     assert!(matches!(
         audit::verify(&app.db).await.unwrap(),

@@ -19,7 +19,9 @@ pub enum AppRoleError {
     NoSuchRole(String),
     #[error("role {0:?} is a superuser: it could disable the audit trail's triggers; use a role without SUPERUSER")]
     Superuser(String),
-    #[error("the audit_log table does not exist: run `giftrecon migrate` (as the owning role) first")]
+    #[error(
+        "the audit_log table does not exist: run `giftrecon migrate` (as the owning role) first"
+    )]
     NotMigrated,
     #[error("role {role:?} owns the tables (or is a member of their owner {owner:?}): it could disable the audit trail's triggers; use a separate role for the application")]
     Owner { role: String, owner: String },

@@ -163,10 +163,9 @@ async fn all_applied(
     pool: &PgPool,
     migrator: &sqlx::migrate::Migrator,
 ) -> Result<bool, sqlx::Error> {
-    let table: Option<String> =
-        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
-            .fetch_one(pool)
-            .await?;
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+        .fetch_one(pool)
+        .await?;
     if table.is_none() {
         return Ok(false);
     }
