@@ -9,5 +9,5 @@ CREATE TABLE audit_chain_head (
 INSERT INTO audit_chain_head (id, appends) SELECT 1, COUNT(*) FROM audit_log;
 
 -- Refused sign-ins past the rate limit are recorded once per client or user and window: finding
--- the last such row must not scan the trail.
-CREATE INDEX audit_log_rate_limited ON audit_log (at) WHERE action = 'login_rate_limited';
+-- the last such row (by action and time) must not scan the trail.
+CREATE INDEX audit_log_action_at ON audit_log (action, at);
