@@ -170,6 +170,21 @@ async fn the_app_role_cannot_change_the_audit_trail_but_runs_the_app() {
             .status(),
         200
     );
+    let out = app
+        .client
+        .post(app.url("/auth/logout"))
+        .header("origin", format!("http://{}", app.addr))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(
+        app.call(app::server::ListVendors::PATH, Some(&admin))
+            .await
+            .status(),
+        401
+    );
     // The CLI as the role too (it finds the schema current and does not try to migrate).
     for args in [
         &["token", "create", "--name", "svc"][..],
@@ -189,7 +204,7 @@ async fn the_app_role_cannot_change_the_audit_trail_but_runs_the_app() {
     .await
     .unwrap();
     match audit::verify(&owner).await.unwrap() {
-        Verification::Intact { rows } => assert!(rows >= 8, "{rows}"),
+        Verification::Intact { rows } => assert!(rows >= 9, "{rows}"),
         broken => panic!("{broken:?}"),
     }
     drop(app);
