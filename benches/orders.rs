@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use app::domain::{VendorId, VendorKind};
 use app::server::AppState;
+use app::storage::audit::AuditEvent;
 use app::storage::vendors::{self, BaseUrl, NewVendor};
 use app::storage::{brands, tokens, DatabaseUrl, Db};
 use giftrecon::api::ApiState;
@@ -115,10 +116,16 @@ async fn run(
             webhook_secrets: vec![],
             api_key: None,
         },
+        &AuditEvent::new("bench", "vendor_add", "vendor:bench"),
     )
     .await?;
     brands::add(&db, &vendor, "gift-25", None).await?;
-    let token = tokens::create(&db, "bench").await?;
+    let token = tokens::create(
+        &db,
+        "bench",
+        &AuditEvent::new("bench", "token_create", "token:bench"),
+    )
+    .await?;
 
     let listener = giftrecon::http::bind("127.0.0.1:0".parse()?).await?;
     let addr = listener.local_addr()?;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use app::server::auth::{self, CspNonce, LoginError, SecurityPolicy};
 use app::server::AppState;
-use app::storage::audit::{self, AuditEvent};
+use app::storage::audit::AuditEvent;
 use app::storage::sessions::{self, SessionUser};
 use app::storage::{now_utc, Db};
 use axum::extract::{ConnectInfo, FromRequest, Request, State};
@@ -213,13 +213,14 @@ pub struct LoginForm {
     password: String,
 }
 
-/// POST /auth/login (form): a new session and 303 to the overview; 401 or 429 otherwise.
+/// POST /auth/login (form): a new session and 303 to the overview; otherwise 401 or 429 with
+/// the sign-in form again, saying why.
 #[tracing::instrument(skip_all)]
 async fn login(State(state): State<AppState>, request: Request) -> Response {
     let client = client_address(&state.security, &request);
     // A session id never survives a sign-in: whatever session the browser had ends here.
     if let Some(old) = request.extensions().get::<SessionUser>() {
-        let _ = sessions::revoke(&state.db, &old.session_id).await;
+        let _ = sessions::revoke(&state.db, &old.session_id, None).await;
     }
     let form = match Form::<LoginForm>::from_request(request, &()).await {
         Ok(Form(form)) => form,
@@ -259,7 +260,7 @@ async fn login(State(state): State<AppState>, request: Request) -> Response {
                 LoginError::Internal(_) => "Sign-in is unavailable; try again later.".to_string(),
                 other => format!("{}.", capitalize(&other.to_string())),
             };
-            (status, sign_in_failed_page(&message)).into_response()
+            (status, sign_in_again_page(&message, &form.username)).into_response()
         }
     }
 }
@@ -295,31 +296,59 @@ fn capitalize(text: &str) -> String {
     }
 }
 
-/// A small page for a failed form sign-in (the message is one of ours: nothing user-supplied).
-fn sign_in_failed_page(message: &str) -> Html<String> {
+/// The sign-in form again after a failed form sign-in (it works without JavaScript): the
+/// message, which is one of ours and never says whether the user exists, and the username as
+/// typed (escaped), so only the password needs typing again.
+fn sign_in_again_page(message: &str, username: &str) -> Html<String> {
+    let username: String = username.chars().take(MAX_ECHOED_USERNAME).collect();
+    let username = escape_html(&username);
     Html(format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in · giftrecon</title>\
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Sign in · giftrecon</title>\
          <link rel=\"stylesheet\" href=\"/pkg/giftrecon.css\"></head><body><main class=\"content\">\
-         <h1>Sign in</h1><p class=\"notice error\" role=\"alert\">{message}</p>\
-         <p><a href=\"{LOGIN_PAGE}\">Try again</a></p></main></body></html>"
+         <h1>Sign in</h1><p class=\"notice error\" role=\"alert\" data-testid=\"sign-in-error\">{message}</p>\
+         <form method=\"post\" action=\"/auth/login\" class=\"login\">\
+         <label for=\"username\">Username</label>\
+         <input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" required value=\"{username}\">\
+         <label for=\"password\">Password</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required autofocus>\
+         <button type=\"submit\">Sign in</button></form></main></body></html>"
     ))
+}
+
+/// How much of a typed username the sign-in page shows back (usernames are far shorter).
+const MAX_ECHOED_USERNAME: usize = 256;
+
+/// Text made safe for HTML content and quoted attribute values.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// POST /auth/logout: ends the session on the server (the cookie alone would not) and 303 to
 /// the sign-in page.
 async fn logout(State(state): State<AppState>, request: Request) -> Response {
     if let Some(user) = request.extensions().get::<SessionUser>() {
-        if let Err(err) = sessions::revoke(&state.db, &user.session_id).await {
-            tracing::error!(error = %err, "cannot end a session");
-            return (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response();
-        }
         let event = AuditEvent::new(
             &user.username,
             "logout",
             format!("user:{}", user.username.to_ascii_lowercase()),
         );
-        if let Err(err) = audit::record(&state.db, &event).await {
-            tracing::error!(error = %err, "cannot record a sign-out");
+        // The session ends and the sign-out is recorded together, or neither happens.
+        if let Err(err) = sessions::revoke(&state.db, &user.session_id, Some(&event)).await {
+            tracing::error!(error = %err, "cannot end a session");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response();
         }
         tracing::info!(user = %user.username, "signed out");
     }
@@ -370,6 +399,16 @@ mod tests {
             "application/x-www-form-urlencoded"
         )])));
         assert!(!preflighted(&headers(&[("content-type", "text/plain")])));
+    }
+
+    #[test]
+    fn typed_usernames_are_shown_back_escaped() {
+        let page = sign_in_again_page("Wrong username or password.", "\"><script>x</script>&'").0;
+        assert!(
+            page.contains("value=\"&quot;&gt;&lt;script&gt;x&lt;/script&gt;&amp;&#39;\""),
+            "{page}"
+        );
+        assert!(!page.contains("<script>"), "{page}");
     }
 
     #[test]

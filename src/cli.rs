@@ -86,6 +86,9 @@ pub enum Command {
     /// Look at and resolve discrepancies.
     #[command(subcommand)]
     Discrepancy(DiscrepancyCommand),
+    /// Database administration.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -195,6 +198,18 @@ pub enum UserCommand {
 pub enum AuditCommand {
     /// Walk the hash chain; fails naming the first row that was edited or follows a removed row.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// PostgreSQL: give an existing role what `serve` needs and no more. Run it as the role that
+    /// owns the tables (the one `giftrecon migrate` runs as), again after every upgrade. The app
+    /// role may read and write the tables but only SELECT and INSERT the audit trail; not being
+    /// its owner, it cannot disable the triggers that keep the trail append-only.
+    GrantAppRole {
+        /// The role `serve` connects as (create it first: CREATE ROLE name LOGIN PASSWORD '…').
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,7 +11,7 @@ use app::storage::{brands, tokens, users, vendors, Db};
 use secrecy::SecretString;
 
 use crate::cli::{
-    AuditCommand, BrandCommand, Cli, Command, ImportCommand, TokenCommand, UserCommand,
+    AuditCommand, BrandCommand, Cli, Command, DbCommand, ImportCommand, TokenCommand, UserCommand,
     VendorCommand,
 };
 use crate::config::Config;
@@ -80,6 +80,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Brand(command) => {
             with_db(&config, |db| async move { brand(&db, command).await }).await
+        }
+        Command::Db(DbCommand::GrantAppRole { name }) => {
+            with_db(&config, |db| async move {
+                let tables = app::storage::app_role::grant_app_role(&db, &name).await?;
+                println!(
+                    "role {name} may now run giftrecon: read and write on {tables} tables, \
+                     but only SELECT and INSERT on audit_log"
+                );
+                Ok(())
+            })
+            .await
         }
         Command::Audit(AuditCommand::Verify) => {
             with_db(&config, |db| async move {
@@ -169,21 +180,10 @@ fn cli_actor() -> String {
     format!("cli:{user}")
 }
 
-/// Records what a CLI command did. The change is already made, so a failure to record is an
-/// error the operator must see.
-async fn record(
-    db: &Db,
-    action: &str,
-    subject: String,
-    after: serde_json::Value,
-) -> anyhow::Result<()> {
-    audit::record(
-        db,
-        &AuditEvent::new(cli_actor(), action, subject).after(after),
-    )
-    .await
-    .context("the change was made but could not be recorded in the audit trail")?;
-    Ok(())
+/// What a CLI command did, as the audit trail records it (appended in the command's own
+/// transaction: no change without its row, no row without its change).
+fn cli_event(action: &str, subject: String, after: serde_json::Value) -> AuditEvent {
+    AuditEvent::new(cli_actor(), action, subject).after(after)
 }
 
 /// Runs a one-shot command against the database, closing it cleanly afterwards.
@@ -337,7 +337,18 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
             let kind = VendorKind::parse(&kind).context("--kind")?;
             let (base_url, webhook_secrets) = vendor_options(base_url, webhook_secrets)?;
             let secrets = webhook_secrets.len();
-            let has_api_key = api_key.is_some();
+            let event = cli_event(
+                "vendor_add",
+                format!("vendor:{id}"),
+                // Never the secrets themselves: how many, and whether there is an API key.
+                serde_json::json!({
+                    "id": id.as_str(),
+                    "kind": kind.as_str(),
+                    "base_url": base_url.as_ref().map(BaseUrl::as_str),
+                    "webhook_secrets": secrets,
+                    "api_key": api_key.is_some(),
+                }),
+            );
             vendors::insert_vendor(
                 db,
                 &NewVendor {
@@ -347,20 +358,7 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
                     webhook_secrets,
                     api_key: api_key.map(SecretString::from),
                 },
-            )
-            .await?;
-            record(
-                db,
-                "vendor_add",
-                format!("vendor:{id}"),
-                // Never the secrets themselves: how many, and whether there is an API key.
-                serde_json::json!({
-                    "id": id.as_str(),
-                    "kind": kind.as_str(),
-                    "base_url": base_url.as_ref().map(BaseUrl::as_str),
-                    "webhook_secrets": secrets,
-                    "api_key": has_api_key,
-                }),
+                &event,
             )
             .await?;
             println!("added vendor {id} ({kind}, {secrets} webhook secret(s))");
@@ -399,7 +397,21 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
                 bail!("nothing to change: give --base-url, --webhook-secret or --file-column");
             }
             let replace = (!secrets.is_empty()).then_some(secrets.as_slice());
-            vendors::update_vendor(db, &id, base_url.as_ref(), replace).await?;
+            let before = vendors::get_vendor(db, &id).await?;
+            // Never the secrets: how many replace the active ones.
+            let mut event = cli_event(
+                "vendor_set",
+                format!("vendor:{id}"),
+                serde_json::json!({
+                    "base_url": base_url.as_ref().map_or(before.base_url.as_deref(), |u| Some(u.as_str())),
+                    "webhook_secrets": replace.map_or(before.active_secrets, |s| s.len() as i64),
+                }),
+            );
+            event.before = Some(serde_json::json!({
+                "base_url": before.base_url,
+                "webhook_secrets": before.active_secrets,
+            }));
+            vendors::update_vendor(db, &id, base_url.as_ref(), replace, &event).await?;
             match replace {
                 Some(s) => println!("updated vendor {id}: {} active webhook secret(s)", s.len()),
                 None => println!("updated vendor {id}"),
@@ -416,8 +428,14 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
                 bail!("--secret: a webhook secret cannot be empty");
             }
             let grace = chrono::Duration::hours(i64::from(grace_hours));
+            let event = cli_event(
+                "vendor_rotate_secret",
+                format!("vendor:{id}"),
+                serde_json::json!({ "grace_hours": grace_hours }),
+            );
             let retires =
-                vendors::rotate_webhook_secret(db, &id, &SecretString::from(secret), grace).await?;
+                vendors::rotate_webhook_secret(db, &id, &SecretString::from(secret), grace, &event)
+                    .await?;
             match retires {
                 Some(at) => println!(
                     "added a webhook secret to vendor {id}; the oldest one stops verifying at {}",
@@ -481,27 +499,23 @@ async fn user(db: &Db, command: UserCommand) -> anyhow::Result<()> {
             let role = Role::parse(&role).context("--role")?;
             let password = read_password(password_stdin)?;
             let hash = password::hash(&password).context("password")?;
-            users::insert_user(db, &username, role, &hash).await?;
-            record(
-                db,
+            let event = cli_event(
                 "user_add",
                 format!("user:{}", username.normalized()),
                 serde_json::json!({ "username": username.as_str(), "role": role }),
-            )
-            .await?;
+            );
+            users::insert_user(db, &username, role, &hash, &event).await?;
             println!("added user {username} ({role})");
             Ok(())
         }
         UserCommand::Disable { name } => {
             let username = Username::parse(&name).context("user name")?;
-            users::disable_user(db, &username).await?;
-            record(
-                db,
+            let event = cli_event(
                 "user_disable",
                 format!("user:{}", username.normalized()),
                 serde_json::json!({ "disabled": true }),
-            )
-            .await?;
+            );
+            users::disable_user(db, &username, &event).await?;
             println!("disabled user {username}; their sessions have ended");
             Ok(())
         }
@@ -543,14 +557,12 @@ async fn token(db: &Db, command: TokenCommand) -> anyhow::Result<()> {
             if !tokens::valid_name(&name) {
                 bail!("--name: {name:?} must be 1-64 letters, digits, '-', '_' or '.'");
             }
-            let token = tokens::create(db, &name).await?;
-            record(
-                db,
+            let event = cli_event(
                 "token_create",
                 format!("token:{name}"),
                 serde_json::json!({ "name": name }),
-            )
-            .await?;
+            );
+            let token = tokens::create(db, &name, &event).await?;
             println!("{token}");
         }
         TokenCommand::List => {
@@ -564,14 +576,12 @@ async fn token(db: &Db, command: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { name } => {
-            tokens::revoke(db, &name).await?;
-            record(
-                db,
+            let event = cli_event(
                 "token_revoke",
                 format!("token:{name}"),
                 serde_json::json!({ "revoked": true }),
-            )
-            .await?;
+            );
+            tokens::revoke(db, &name, &event).await?;
             println!("revoked token {name}");
         }
     }

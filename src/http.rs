@@ -51,6 +51,10 @@ pub fn router(state: AppState, api: ApiState) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(
+            crate::server_fn_errors::ServerFnPaths::of_this_app(),
+            crate::server_fn_errors::readable_argument_errors,
+        ))
         .layer(middleware::from_fn_with_state(guard, crate::auth::guard))
         .layer(middleware::from_fn(track_metrics))
         .layer(TraceLayer::new_for_http())

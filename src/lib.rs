@@ -13,6 +13,7 @@ pub mod import;
 pub mod outbox;
 pub mod poller;
 pub mod reconcile;
+pub mod server_fn_errors;
 pub mod sim;
 pub mod site;
 pub mod telemetry;

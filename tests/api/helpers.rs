@@ -268,6 +268,11 @@ impl Drop for TestApp {
     }
 }
 
+/// The audit event of something a test sets up directly in storage.
+pub fn by_test(action: &str) -> app::storage::audit::AuditEvent {
+    app::storage::audit::AuditEvent::new("test", action, "setup")
+}
+
 /// The password of every user the tests create.
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -282,7 +287,12 @@ impl TestApp {
     pub async fn add_user(&self, name: &str, role: app::domain::Role) -> i64 {
         let username = app::domain::Username::parse(name).unwrap();
         let hash = tokio::task::spawn_blocking(password_hash).await.unwrap();
-        app::storage::users::insert_user(&self.db, &username, role, hash)
+        let event = app::storage::audit::AuditEvent::new(
+            "test",
+            "user_add",
+            format!("user:{}", username.normalized()),
+        );
+        app::storage::users::insert_user(&self.db, &username, role, hash, &event)
             .await
             .unwrap()
     }
@@ -367,6 +377,7 @@ impl TestApp {
                 webhook_secrets: vec![],
                 api_key: None,
             },
+            &by_test("vendor_add"),
         )
         .await
         .unwrap();
@@ -379,7 +390,9 @@ impl TestApp {
 
     /// A fresh API token for `name`.
     pub async fn token(&self, name: &str) -> String {
-        app::storage::tokens::create(&self.db, name).await.unwrap()
+        app::storage::tokens::create(&self.db, name, &by_test("token_create"))
+            .await
+            .unwrap()
     }
 
     pub async fn post_json(&self, path: &str, token: &str, body: &str) -> reqwest::Response {

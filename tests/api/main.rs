@@ -1,6 +1,8 @@
 //! Integration tests: every test runs once on SQLite and once on PostgreSQL.
 
+mod app_role;
 mod audit;
+mod audit_atomic;
 mod auth;
 mod browser_security;
 mod cli;
@@ -12,6 +14,8 @@ mod placement;
 mod poller;
 mod reconciliation;
 mod schema;
+mod server_fn_args;
+mod sign_in;
 mod sim;
 mod storage;
 mod users;

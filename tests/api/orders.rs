@@ -204,9 +204,13 @@ async fn requests_without_a_valid_token_are_401(db: TestDb) {
         .await;
     assert_eq!(forged.status(), 401);
     let revoked = app.token("old-service").await;
-    app::storage::tokens::revoke(&app.db, "old-service")
-        .await
-        .unwrap();
+    app::storage::tokens::revoke(
+        &app.db,
+        "old-service",
+        &crate::helpers::by_test("token_revoke"),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         app.post_json("/api/v1/orders", &revoked, &order("k", json!(5)))
             .await

@@ -3,7 +3,7 @@ use app::storage::vendors::{self, BaseUrl, NewVendor};
 use app::storage::{users, StorageError};
 use secrecy::SecretString;
 
-use crate::helpers::TestDb;
+use crate::helpers::{by_test, TestDb};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -25,7 +25,7 @@ fn vendor(id: &str, secrets: &[&str]) -> NewVendor {
 
 async fn vendors_round_trip_with_default_mapping(db: TestDb) {
     let db = db.connect().await;
-    vendors::insert_vendor(&db, &vendor("acme", &["s1", "s2"]))
+    vendors::insert_vendor(&db, &vendor("acme", &["s1", "s2"]), &by_test("vendor_add"))
         .await
         .unwrap();
     let stored = vendors::get_vendor(&db, &VendorId::parse("acme").unwrap())
@@ -51,10 +51,10 @@ async fn vendors_round_trip_with_default_mapping(db: TestDb) {
 
 async fn duplicate_vendor_is_refused_and_nothing_half_written(db: TestDb) {
     let db = db.connect().await;
-    vendors::insert_vendor(&db, &vendor("acme", &["s1"]))
+    vendors::insert_vendor(&db, &vendor("acme", &["s1"]), &by_test("vendor_add"))
         .await
         .unwrap();
-    let err = vendors::insert_vendor(&db, &vendor("acme", &["s2", "s3"]))
+    let err = vendors::insert_vendor(&db, &vendor("acme", &["s2", "s3"]), &by_test("vendor_add"))
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "vendor \"acme\" already exists");
@@ -73,6 +73,7 @@ async fn usernames_are_unique_whatever_the_case(db: TestDb) {
         &Username::parse("Alice").unwrap(),
         Role::Admin,
         "$argon2id$x",
+        &by_test("user_add"),
     )
     .await
     .unwrap();
@@ -81,6 +82,7 @@ async fn usernames_are_unique_whatever_the_case(db: TestDb) {
         &Username::parse("alice").unwrap(),
         Role::Support,
         "$argon2id$y",
+        &by_test("user_add"),
     )
     .await
     .unwrap_err();

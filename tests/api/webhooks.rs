@@ -9,7 +9,7 @@ use giftrecon::vendors::signature::sign_hex_hmac;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
-use crate::helpers::{TestApp, TestDb};
+use crate::helpers::{by_test, TestApp, TestDb};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -41,6 +41,7 @@ pub async fn add_vendor(db: &Db, id: &str, base_url: Option<&str>, secrets: &[&s
                 .collect(),
             api_key: None,
         },
+        &by_test("vendor_add"),
     )
     .await
     .unwrap();
@@ -330,6 +331,7 @@ async fn rotation_keeps_old_and_new_during_grace_then_drops_the_old(db: TestDb) 
         &vendor,
         &SecretString::from("new-secret".to_string()),
         chrono::Duration::hours(24),
+        &by_test("vendor_rotate_secret"),
     )
     .await
     .unwrap();
@@ -401,6 +403,7 @@ async fn a_runa_event_that_only_names_the_order_queues_one_sync(db: TestDb) {
             webhook_secrets: vec![SecretString::from(RUNA_SECRET.to_string())],
             api_key: None,
         },
+        &by_test("vendor_add"),
     )
     .await
     .unwrap();

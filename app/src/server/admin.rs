@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::domain::Role;
 #[cfg(feature = "ssr")]
 use crate::server::{access, auth, state, AppState};
+#[cfg(feature = "ssr")]
+use crate::storage::audit::AuditEvent;
 
 /// A user as the admin page shows them (never the password hash).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,20 +59,19 @@ pub async fn add_user(username: String, role: Role, password: String) -> Result<
         .await
         .map_err(state::internal)?
         .map_err(|e| auth::bad_request(&e.to_string()))?;
-    match crate::storage::users::insert_user(&state.db, &username, role, &hash).await {
-        Ok(_) => {}
-        Err(crate::storage::StorageError::AlreadyExists { what }) => {
-            return Err(auth::bad_request(&format!("{what} already exists")))
-        }
-        Err(err) => return Err(state::internal(err)),
-    }
-    auth::record(
+    let event = AuditEvent::new(
         &admin.username,
         "user_add",
         format!("user:{}", username.normalized()),
-        serde_json::json!({ "username": username.as_str(), "role": role }),
     )
-    .await
+    .after(serde_json::json!({ "username": username.as_str(), "role": role }));
+    match crate::storage::users::insert_user(&state.db, &username, role, &hash, &event).await {
+        Ok(_) => Ok(()),
+        Err(crate::storage::StorageError::AlreadyExists { what }) => {
+            Err(auth::bad_request(&format!("{what} already exists")))
+        }
+        Err(err) => Err(state::internal(err)),
+    }
 }
 
 /// Disables a user and ends their sessions (admins only, never themselves).
@@ -85,20 +86,19 @@ pub async fn disable_user(username: String) -> Result<(), ServerFnError> {
             "you cannot disable yourself; ask another admin",
         ));
     }
-    match crate::storage::users::disable_user(&state.db, &username).await {
-        Ok(_) => {}
-        Err(crate::storage::StorageError::NotFound { what }) => {
-            return Err(auth::bad_request(&format!("{what} not found")))
-        }
-        Err(err) => return Err(state::internal(err)),
-    }
-    auth::record(
+    let event = AuditEvent::new(
         &admin.username,
         "user_disable",
         format!("user:{}", username.normalized()),
-        serde_json::json!({ "disabled": true }),
     )
-    .await
+    .after(serde_json::json!({ "disabled": true }));
+    match crate::storage::users::disable_user(&state.db, &username, &event).await {
+        Ok(_) => Ok(()),
+        Err(crate::storage::StorageError::NotFound { what }) => {
+            Err(auth::bad_request(&format!("{what} not found")))
+        }
+        Err(err) => Err(state::internal(err)),
+    }
 }
 
 /// The newest 200 audit rows.

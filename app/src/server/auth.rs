@@ -137,8 +137,14 @@ pub async fn login(
         Err(_) => "user:(not a valid username)".to_string(),
     };
     let limit = i64::from(policy.max_login_failures);
-    if by_user >= limit || by_addr >= limit {
-        audit::record(db, &AuditEvent::new(actor, "login_rate_limited", subject)).await?;
+    let (user_limited, addr_limited) = (by_user >= limit, by_addr >= limit);
+    if user_limited || addr_limited {
+        // Refused unchecked. Recorded once per address (or username) and window, however many
+        // more guesses come: a flood cannot grow the audit trail without bound.
+        let limited_by = if addr_limited { "address" } else { "username" };
+        let event = AuditEvent::new(actor, "login_rate_limited", subject)
+            .after(serde_json::json!({ "limited_by": limited_by }));
+        audit::record_once_since(db, &event, since, addr_limited, user_limited).await?;
         return Err(LoginError::RateLimited);
     }
     let credentials = match Username::parse(username.trim()) {
@@ -167,27 +173,36 @@ pub async fn login(
     .await
     .map_err(|e| LoginError::Internal(e.to_string()))?;
     let Some((user, rehash)) = checked else {
-        sessions::record_login_failure(db, &username_key, client_addr, now).await?;
-        audit::record(db, &AuditEvent::new(actor, "login_failed", subject)).await?;
+        // Counted for the limiter and audited together: each refused guess until the limit.
+        let event = AuditEvent::new(actor, "login_failed", subject);
+        sessions::record_login_failure(db, &username_key, client_addr, now, &event).await?;
         return Err(LoginError::Invalid);
     };
-    if let Some(hash) = rehash {
-        users::set_password_hash(db, user.id, &hash).await?;
-        audit::record(
-            db,
-            &AuditEvent::new(&user.username, "password_rehash", subject.clone()),
-        )
-        .await?;
+    let mut events = Vec::with_capacity(2);
+    if rehash.is_some() {
+        events.push(AuditEvent::new(
+            &user.username,
+            "password_rehash",
+            subject.clone(),
+        ));
     }
-    sessions::clear_login_failures(db, &username_key).await?;
-    let token = sessions::create(db, user.id, now, chrono(policy.absolute_timeout)).await?;
-    let session_id = sessions::session_id(&token);
-    audit::record(
-        db,
-        &AuditEvent::new(&user.username, "login", subject)
+    events.push(
+        AuditEvent::new(&user.username, "login", subject)
             .after(serde_json::json!({ "address": client_addr, "role": user.role })),
+    );
+    let token = sessions::sign_in(
+        db,
+        &sessions::SignIn {
+            user_id: user.id,
+            now,
+            absolute_timeout: chrono(policy.absolute_timeout),
+            failures_key: &username_key,
+            new_password_hash: rehash.as_deref(),
+        },
+        &events,
     )
     .await?;
+    let session_id = sessions::session_id(&token);
     Ok((
         token,
         SessionUser {
@@ -244,7 +259,9 @@ pub fn bad_request(message: &str) -> ServerFnError {
     fail_with(axum::http::StatusCode::BAD_REQUEST, message)
 }
 
-/// Records what a signed-in user did; failing to record fails the request.
+/// Records what a signed-in user did, on its own; failing to record fails the request. An
+/// action that writes should rather append its row in its own transaction
+/// ([`crate::storage::audit::AuditAppend`]).
 pub async fn record(
     actor: &str,
     action: &str,

@@ -3,6 +3,12 @@
 //! Each row's `hash` is the SHA-256 of a canonical JSON array of the previous row's hash and this
 //! row's fields, so editing any field, or removing a row, breaks the chain at that point.
 //! Nothing here updates or deletes rows (and triggers refuse it). Callers never pass secrets.
+//!
+//! A row is appended in the same transaction as the action it records ([`AuditAppend`]), so
+//! an action that rolls back leaves no row and an action that commits always has one. Appends
+//! are serialized through the one-row `audit_chain_head` table, which each append updates first.
+
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -13,9 +19,6 @@ use crate::on_db;
 
 /// The `prev_hash` of the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// How often an append retries when another writer took the same end of the chain.
-const APPEND_ATTEMPTS: usize = 50;
 
 /// Something that happened, as the caller describes it.
 #[derive(Clone, Debug)]
@@ -39,6 +42,11 @@ impl AuditEvent {
             before: None,
             after: None,
         }
+    }
+
+    pub fn before(mut self, value: Value) -> Self {
+        self.before = Some(value);
+        self
     }
 
     pub fn after(mut self, value: Value) -> Self {
@@ -87,22 +95,118 @@ pub fn chain_hash(
         .collect()
 }
 
-/// Appends an event to the end of the chain; returns the new row's id.
-pub async fn record(db: &Db, event: &AuditEvent) -> Result<i64, StorageError> {
-    let before = event.before.as_ref().map(Value::to_string);
-    let after = event.after.as_ref().map(Value::to_string);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let at = now_utc();
-        let last: Option<String> = on_db!(db, pool => {
-            sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-                .fetch_optional(pool)
+/// Appending to the chain inside an open transaction, so the row commits or rolls back with the
+/// action it records. Implemented for both backends' connections; call it on the transaction
+/// (`tx.append_audit(&event)`), as the last write before `commit`: from the append to the commit
+/// every other appender waits.
+pub trait AuditAppend {
+    /// Takes the chain for this transaction: other appenders wait until it ends.
+    fn lock_audit_chain(&mut self) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
+    /// Appends `event` after the last committed row; returns the new row's id.
+    fn append_audit(
+        &mut self,
+        event: &AuditEvent,
+    ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send;
+
+    /// Whether a row of `action` newer than `since` has this `actor` (when given) or this
+    /// `subject` (when given). Call after [`AuditAppend::lock_audit_chain`] so the answer holds
+    /// until commit.
+    fn audited_since(
+        &mut self,
+        action: &str,
+        since: DateTime<Utc>,
+        actor: Option<&str>,
+        subject: Option<&str>,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+}
+
+macro_rules! impl_audit_append {
+    ($conn:ty) => {
+        impl AuditAppend for $conn {
+            async fn lock_audit_chain(&mut self) -> Result<(), sqlx::Error> {
+                // A write first: on SQLite it makes this transaction the writer, on PostgreSQL it
+                // locks the row, and in both cases the SELECT below then sees the true end.
+                let locked =
+                    sqlx::query("UPDATE audit_chain_head SET appends = appends + 1 WHERE id = 1")
+                        .execute(&mut *self)
+                        .await?;
+                if locked.rows_affected() != 1 {
+                    return Err(sqlx::Error::Protocol(
+                        "the audit_chain_head row is missing: the audit trail cannot be appended to"
+                            .into(),
+                    ));
+                }
+                Ok(())
+            }
+
+            async fn append_audit(&mut self, event: &AuditEvent) -> Result<i64, sqlx::Error> {
+                self.lock_audit_chain().await?;
+                let last: Option<String> =
+                    sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+                        .fetch_optional(&mut *self)
+                        .await?;
+                let row = NewRow::after(last, event);
+                sqlx::query_scalar(
+                    "INSERT INTO audit_log (at, actor, action, subject, before_json, after_json, prev_hash, hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .bind(row.at)
+                .bind(&event.actor)
+                .bind(&event.action)
+                .bind(&event.subject)
+                .bind(row.before.as_deref())
+                .bind(row.after.as_deref())
+                .bind(&row.prev_hash)
+                .bind(&row.hash)
+                .fetch_one(&mut *self)
                 .await
-        })?;
-        let prev = last.unwrap_or_else(|| GENESIS.to_string());
+            }
+
+            async fn audited_since(
+                &mut self,
+                action: &str,
+                since: DateTime<Utc>,
+                actor: Option<&str>,
+                subject: Option<&str>,
+            ) -> Result<bool, sqlx::Error> {
+                let found: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM audit_log
+                      WHERE action = $1 AND at > $2 AND (actor = $3 OR subject = $4)
+                      LIMIT 1",
+                )
+                .bind(action)
+                .bind(since)
+                .bind(actor)
+                .bind(subject)
+                .fetch_optional(&mut *self)
+                .await?;
+                Ok(found.is_some())
+            }
+        }
+    };
+}
+
+impl_audit_append!(sqlx::SqliteConnection);
+impl_audit_append!(sqlx::PgConnection);
+
+/// The computed fields of a row about to be appended.
+struct NewRow {
+    at: DateTime<Utc>,
+    before: Option<String>,
+    after: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl NewRow {
+    fn after(last_hash: Option<String>, event: &AuditEvent) -> NewRow {
+        let at = now_utc();
+        let before = event.before.as_ref().map(Value::to_string);
+        let after = event.after.as_ref().map(Value::to_string);
+        let prev_hash = last_hash.unwrap_or_else(|| GENESIS.to_string());
         let hash = chain_hash(
-            &prev,
+            &prev_hash,
             at,
             &event.actor,
             &event.action,
@@ -110,33 +214,51 @@ pub async fn record(db: &Db, event: &AuditEvent) -> Result<i64, StorageError> {
             before.as_deref(),
             after.as_deref(),
         );
-        let inserted: Result<i64, sqlx::Error> = on_db!(db, pool => {
-            sqlx::query_scalar(
-                "INSERT INTO audit_log (at, actor, action, subject, before_json, after_json, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            )
-            .bind(at)
-            .bind(&event.actor)
-            .bind(&event.action)
-            .bind(&event.subject)
-            .bind(before.as_deref())
-            .bind(after.as_deref())
-            .bind(&prev)
-            .bind(&hash)
-            .fetch_one(pool)
-            .await
-        });
-        match inserted {
-            Ok(id) => return Ok(id),
-            // Another writer appended after `prev` first: go again from the new end.
-            Err(sqlx::Error::Database(e))
-                if e.is_unique_violation() && attempt < APPEND_ATTEMPTS =>
-            {
-                continue
-            }
-            Err(e) => return Err(e.into()),
+        NewRow {
+            at,
+            before,
+            after,
+            prev_hash,
+            hash,
         }
     }
+}
+
+/// Appends an event on its own (for something that changes nothing else, such as a denied
+/// action); returns the new row's id. An action that writes should append in its own
+/// transaction with [`AuditAppend::append_audit`] instead.
+pub async fn record(db: &Db, event: &AuditEvent) -> Result<i64, StorageError> {
+    Ok(on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let id = tx.append_audit(event).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(id)
+    })?)
+}
+
+/// Appends `event` unless a row of the same action newer than `since` has its actor (when
+/// `by_actor`) or its subject (when `by_subject`): at most one such row per key and window,
+/// however many times it happens. Returns whether it appended.
+pub async fn record_once_since(
+    db: &Db,
+    event: &AuditEvent,
+    since: DateTime<Utc>,
+    by_actor: bool,
+    by_subject: bool,
+) -> Result<bool, StorageError> {
+    let actor = by_actor.then_some(event.actor.as_str());
+    let subject = by_subject.then_some(event.subject.as_str());
+    Ok(on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        tx.lock_audit_chain().await?;
+        if tx.audited_since(&event.action, since, actor, subject).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.append_audit(event).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(true)
+    })?)
 }
 
 /// The outcome of walking the chain.

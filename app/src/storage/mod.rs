@@ -5,6 +5,7 @@
 //! units beside an ISO 4217 code; timestamps as UTC (`TIMESTAMPTZ` on PostgreSQL, RFC 3339 text
 //! on SQLite).
 
+pub mod app_role;
 pub mod audit;
 pub mod brands;
 pub mod idempotency;
@@ -130,7 +131,16 @@ impl Db {
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self {
             Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await,
-            Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
+            Db::Postgres(pool) => {
+                let migrator = sqlx::migrate!("../migrations/postgres");
+                // An application role without rights on the schema (see `giftrecon db
+                // grant-app-role`) cannot even run sqlx's CREATE TABLE IF NOT EXISTS: when every
+                // migration is already applied, there is nothing to do and nothing is run.
+                if all_applied(pool, &migrator).await? {
+                    return Ok(());
+                }
+                migrator.run(pool).await
+            }
         }
     }
 
@@ -149,6 +159,31 @@ impl Db {
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await)
     }
+}
+
+/// Whether every migration of `migrator` is recorded as applied, with the same checksum.
+async fn all_applied(
+    pool: &PgPool,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<bool, sqlx::Error> {
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+        .fetch_one(pool)
+        .await?;
+    if table.is_none() {
+        return Ok(false);
+    }
+    let applied: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?;
+    Ok(migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .all(|m| {
+            applied
+                .iter()
+                .any(|(version, checksum)| *version == m.version && **checksum == *m.checksum)
+        }))
 }
 
 /// A one-line description of a driver error, without the URL (which may carry a password).

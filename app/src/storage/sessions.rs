@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::audit::{AuditAppend, AuditEvent};
 use super::{Db, StorageError};
 use crate::domain::Role;
 use crate::on_db;
@@ -31,29 +32,58 @@ pub fn session_id(token: &str) -> String {
     super::hex(&Sha256::digest(token.as_bytes()))
 }
 
-/// Starts a session for `user_id` and returns its token: the only time the token exists in clear.
-pub async fn create(
+/// A successful sign-in, as stored.
+pub struct SignIn<'a> {
+    pub user_id: i64,
+    pub now: DateTime<Utc>,
+    pub absolute_timeout: Duration,
+    /// The username key whose failed sign-ins are forgotten now.
+    pub failures_key: &'a str,
+    /// A stronger hash of the password just checked, to replace the stored one.
+    pub new_password_hash: Option<&'a str>,
+}
+
+/// Starts a session and returns its token (the only time it exists in clear): forgets the
+/// user's failed sign-ins, stores any re-hashed password and appends `audit`, in one transaction.
+pub async fn sign_in(
     db: &Db,
-    user_id: i64,
-    now: DateTime<Utc>,
-    absolute_timeout: Duration,
+    sign_in: &SignIn<'_>,
+    audit: &[AuditEvent],
 ) -> Result<String, StorageError> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = super::hex(&bytes);
     let id = session_id(&token);
+    let now = sign_in.now;
     on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        if let Some(hash) = sign_in.new_password_hash {
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(hash)
+                .bind(now)
+                .bind(sign_in.user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM login_failures WHERE username_key = $1")
+            .bind(sign_in.failures_key)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at)
              VALUES ($1, $2, $3, $3, $4)",
         )
         .bind(&id)
-        .bind(user_id)
+        .bind(sign_in.user_id)
         .bind(now)
-        .bind(now + absolute_timeout)
-        .execute(pool)
-        .await
-        .map(|_| ())
+        .bind(now + sign_in.absolute_timeout)
+        .execute(&mut *tx)
+        .await?;
+        for event in audit {
+            tx.append_audit(event).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(())
     })?;
     Ok(token)
 }
@@ -118,33 +148,47 @@ pub async fn authenticate(
     }))
 }
 
-/// Ends one session (logout). Returns whether a live session was ended.
-pub async fn revoke(db: &Db, session_id: &str) -> Result<bool, StorageError> {
-    let done = on_db!(db, pool => {
-        sqlx::query("UPDATE sessions SET revoked = TRUE WHERE id = $1 AND NOT revoked")
+/// Ends one session (logout), appending `audit` in the same transaction when a live session
+/// was ended. Returns whether one was.
+pub async fn revoke(
+    db: &Db,
+    session_id: &str,
+    audit: Option<&AuditEvent>,
+) -> Result<bool, StorageError> {
+    Ok(on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let done = sqlx::query("UPDATE sessions SET revoked = TRUE WHERE id = $1 AND NOT revoked")
             .bind(session_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done > 0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if let (true, Some(event)) = (done > 0, audit) {
+            tx.append_audit(event).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(done > 0)
+    })?)
 }
 
-/// Records a failed sign-in for rate limiting.
+/// Records a failed sign-in for rate limiting, and `audit`, in one transaction.
 pub async fn record_login_failure(
     db: &Db,
     username_key: &str,
     client_addr: &str,
     now: DateTime<Utc>,
+    audit: &AuditEvent,
 ) -> Result<(), StorageError> {
     on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
         sqlx::query("INSERT INTO login_failures (username_key, client_addr, at) VALUES ($1, $2, $3)")
             .bind(username_key)
             .bind(client_addr)
             .bind(now)
-            .execute(pool)
-            .await
-            .map(|_| ())
+            .execute(&mut *tx)
+            .await?;
+        tx.append_audit(audit).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(())
     })?;
     Ok(())
 }
@@ -171,18 +215,6 @@ pub async fn recent_login_failures(
             .await
     })?;
     Ok((by_user, by_addr))
-}
-
-/// Forgets a username's failures after it signs in successfully.
-pub async fn clear_login_failures(db: &Db, username_key: &str) -> Result<(), StorageError> {
-    on_db!(db, pool => {
-        sqlx::query("DELETE FROM login_failures WHERE username_key = $1")
-            .bind(username_key)
-            .execute(pool)
-            .await
-            .map(|_| ())
-    })?;
-    Ok(())
 }
 
 /// Deletes sessions that can no longer be used (revoked, past their absolute or idle timeout)

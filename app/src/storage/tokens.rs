@@ -4,6 +4,7 @@
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::audit::{AuditAppend, AuditEvent};
 use super::{now_utc, Db, StorageError};
 use crate::on_db;
 
@@ -32,8 +33,9 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-/// Creates a token and returns it; this is the only time it exists in clear.
-pub async fn create(db: &Db, name: &str) -> Result<String, StorageError> {
+/// Creates a token and returns it (the only time it exists in clear); records `audit` in the
+/// same transaction.
+pub async fn create(db: &Db, name: &str, audit: &AuditEvent) -> Result<String, StorageError> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = format!(
@@ -43,15 +45,18 @@ pub async fn create(db: &Db, name: &str) -> Result<String, StorageError> {
     let hash = digest(&token);
     let now = now_utc();
     on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
         sqlx::query("INSERT INTO api_tokens (name, token_hash, created_at) VALUES ($1, $2, $3)")
             .bind(name)
             .bind(&hash)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
-            .map(|r| r.rows_affected())
-    })
-    .map_err(|e| StorageError::unique_or(e, || format!("token {name:?}")))?;
+            .map_err(|e| StorageError::unique_or(e, || format!("token {name:?}")))?;
+        tx.append_audit(audit).await?;
+        tx.commit().await?;
+        Ok::<_, StorageError>(())
+    })?;
     Ok(token)
 }
 
@@ -70,23 +75,30 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Option<TokenOwner>, St
     Ok(row.map(|(id, name)| TokenOwner { id, name }))
 }
 
-/// Revokes a token by name; `NotFound` if there is no active token of that name.
-pub async fn revoke(db: &Db, name: &str) -> Result<(), StorageError> {
+/// Revokes a token by name and records `audit`, in one transaction; `NotFound` if there is no
+/// active token of that name.
+pub async fn revoke(db: &Db, name: &str, audit: &AuditEvent) -> Result<(), StorageError> {
     let now = now_utc();
-    let done = on_db!(db, pool => {
-        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(name)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    if done == 0 {
-        return Err(StorageError::NotFound {
-            what: format!("active token {name:?}"),
-        });
-    }
-    Ok(())
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            tx.rollback().await?;
+            return Err(StorageError::NotFound {
+                what: format!("active token {name:?}"),
+            });
+        }
+        tx.append_audit(audit).await?;
+        tx.commit().await?;
+        Ok(())
+    })
 }
 
 /// (name, created, revoked) of every token, by name.

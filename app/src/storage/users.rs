@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::audit::{AuditAppend, AuditEvent};
 use super::{now_utc, Db, StorageError};
 use crate::domain::{Role, Username};
 use crate::on_db;
@@ -25,16 +26,20 @@ struct UserRow {
     created_at: DateTime<Utc>,
 }
 
-/// Creates a user. `password_hash` is a PHC string from [`crate::server::password::hash`].
+/// Creates a user and records `audit` in the same transaction. `password_hash` is a PHC string
+/// from [`crate::server::password::hash`].
 pub async fn insert_user(
     db: &Db,
     username: &Username,
     role: Role,
     password_hash: &str,
+    audit: &AuditEvent,
 ) -> Result<i64, StorageError> {
     let now = now_utc();
-    let id: i64 = on_db!(db, pool => {
-        sqlx::query_scalar(
+    let already = || format!("user {:?}", username.as_str());
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (username, username_key, role, password_hash, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
         )
@@ -43,11 +48,13 @@ pub async fn insert_user(
         .bind(role.as_str())
         .bind(password_hash)
         .bind(now)
-        .fetch_one(pool)
+        .fetch_one(&mut *tx)
         .await
+        .map_err(|e| StorageError::unique_or(e, already))?;
+        tx.append_audit(audit).await?;
+        tx.commit().await?;
+        Ok(id)
     })
-    .map_err(|e| StorageError::unique_or(e, || format!("user {:?}", username.as_str())))?;
-    Ok(id)
 }
 
 pub async fn list_users(db: &Db) -> Result<Vec<User>, StorageError> {
@@ -127,24 +134,13 @@ pub async fn credentials_of(
     }))
 }
 
-/// Replaces a user's password hash (after a re-hash with stronger parameters).
-pub async fn set_password_hash(db: &Db, user_id: i64, hash: &str) -> Result<(), StorageError> {
-    let now = now_utc();
-    on_db!(db, pool => {
-        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-            .bind(hash)
-            .bind(now)
-            .bind(user_id)
-            .execute(pool)
-            .await
-            .map(|_| ())
-    })?;
-    Ok(())
-}
-
-/// Disables a user and ends every one of their sessions in the same transaction.
+/// Disables a user, ends every one of their sessions and records `audit`, in one transaction.
 /// `NotFound` if no such user; disabling a disabled user is allowed (and ends nothing new).
-pub async fn disable_user(db: &Db, username: &Username) -> Result<i64, StorageError> {
+pub async fn disable_user(
+    db: &Db,
+    username: &Username,
+    audit: &AuditEvent,
+) -> Result<i64, StorageError> {
     let now = now_utc();
     let id: Option<i64> = on_db!(db, pool => {
         let mut tx = pool.begin().await?;
@@ -160,6 +156,7 @@ pub async fn disable_user(db: &Db, username: &Username) -> Result<i64, StorageEr
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            tx.append_audit(audit).await?;
         }
         tx.commit().await?;
         Ok::<_, sqlx::Error>(id)

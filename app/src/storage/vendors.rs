@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::audit::{AuditAppend, AuditEvent};
 use super::{now_utc, Db, StorageError};
 use crate::domain::{StatusMapping, VendorId, VendorKind};
 use crate::on_db;
@@ -99,8 +100,13 @@ const SELECT_VENDORS: &str =
           WHERE s.vendor_id = v.id AND s.retired_at IS NULL) AS active_secrets
      FROM vendors v";
 
-/// Creates a vendor with its kind's default status mapping and any webhook secrets, atomically.
-pub async fn insert_vendor(db: &Db, vendor: &NewVendor) -> Result<(), StorageError> {
+/// Creates a vendor with its kind's default status mapping and any webhook secrets, and records
+/// `audit`, atomically.
+pub async fn insert_vendor(
+    db: &Db,
+    vendor: &NewVendor,
+    audit: &AuditEvent,
+) -> Result<(), StorageError> {
     let now = now_utc();
     let mapping = serde_json::to_string(&vendor.kind.default_status_mapping())
         .expect("a status mapping always serializes");
@@ -130,6 +136,7 @@ pub async fn insert_vendor(db: &Db, vendor: &NewVendor) -> Result<(), StorageErr
             .execute(&mut *tx)
             .await?;
         }
+        tx.append_audit(audit).await?;
         tx.commit().await?;
         Ok(())
     })
@@ -153,12 +160,13 @@ pub async fn get_vendor(db: &Db, id: &VendorId) -> Result<Vendor, StorageError> 
 }
 
 /// Changes a vendor: `base_url` when given; `webhook_secrets` when given replace the active
-/// secrets at once (the old ones are retired now). Atomic.
+/// secrets at once (the old ones are retired now). Records `audit`. Atomic.
 pub async fn update_vendor(
     db: &Db,
     id: &VendorId,
     base_url: Option<&BaseUrl>,
     webhook_secrets: Option<&[SecretString]>,
+    audit: &AuditEvent,
 ) -> Result<(), StorageError> {
     let now = now_utc();
     on_db!(db, pool => {
@@ -195,6 +203,7 @@ pub async fn update_vendor(
                 .await?;
             }
         }
+        tx.append_audit(audit).await?;
         tx.commit().await?;
         Ok(())
     })
@@ -202,12 +211,14 @@ pub async fn update_vendor(
 
 /// Adds `secret` and retires the oldest secret that has no retirement date yet at
 /// `now + grace` (during the grace period both verify). Returns when the old one retires, if
-/// there was one.
+/// there was one. Records `audit`, with when the old secret retires added to its `after`.
+/// Atomic.
 pub async fn rotate_webhook_secret(
     db: &Db,
     id: &VendorId,
     secret: &SecretString,
     grace: chrono::Duration,
+    audit: &AuditEvent,
 ) -> Result<Option<DateTime<Utc>>, StorageError> {
     let now = now_utc();
     let retire_at = now + grace;
@@ -244,6 +255,15 @@ pub async fn rotate_webhook_secret(
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        let mut audit = audit.clone();
+        let retires = oldest.map(|_| retire_at.to_rfc3339());
+        match audit.after.as_mut().and_then(serde_json::Value::as_object_mut) {
+            Some(after) => {
+                after.insert("oldest_secret_retires_at".into(), retires.into());
+            }
+            None => audit.after = Some(serde_json::json!({ "oldest_secret_retires_at": retires })),
+        }
+        tx.append_audit(&audit).await?;
         tx.commit().await?;
         Ok(oldest.map(|_| retire_at))
     })
