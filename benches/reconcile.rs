@@ -114,7 +114,15 @@ async fn main() -> anyhow::Result<()> {
         let gen = run(
             work.path(),
             "sqlite://unused.db",
-            &["bench-data", "--orders", n, "--out", data.to_str().unwrap(), "--date", DAY],
+            &[
+                "bench-data",
+                "--orders",
+                n,
+                "--out",
+                data.to_str().unwrap(),
+                "--date",
+                DAY,
+            ],
         )?;
         print!("\nN = {n}: {}", gen.stdout);
         let expected: serde_json::Value =
@@ -149,10 +157,34 @@ async fn one(
     run(dir, url, &["vendor", "add", "acme"])?;
     let orders = data.join("orders.csv");
     let vendor = data.join("vendor.csv");
-    let o = run(dir, url, &["import", "orders", orders.to_str().unwrap(), "--vendor", "acme"])?;
-    let v = run(dir, url, &["import", "vendor", vendor.to_str().unwrap(), "--vendor", "acme"])?;
+    let o = run(
+        dir,
+        url,
+        &[
+            "import",
+            "orders",
+            orders.to_str().unwrap(),
+            "--vendor",
+            "acme",
+        ],
+    )?;
+    let v = run(
+        dir,
+        url,
+        &[
+            "import",
+            "vendor",
+            vendor.to_str().unwrap(),
+            "--vendor",
+            "acme",
+        ],
+    )?;
     let r = run(dir, url, &["reconcile", "--vendor", "acme", "--date", DAY])?;
-    let summary = run(dir, url, &["report", "summary", "--vendor", "acme", "--date", DAY])?;
+    let summary = run(
+        dir,
+        url,
+        &["report", "summary", "--vendor", "acme", "--date", DAY],
+    )?;
     let got: serde_json::Value = serde_json::from_str(&summary.stdout)?;
     for class in app::domain::matching::Class::ALL {
         let (g, e) = (

@@ -132,13 +132,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     &cli_actor(),
                 )
                 .await?;
-                record(
-                    &db,
-                    "vendor_file_imported",
-                    format!("vendor:{vendor}"),
-                    serde_json::to_value(&summary.0)?,
-                )
-                .await?;
                 println!("{summary}");
                 Ok(())
             })
@@ -163,7 +156,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             owner,
         }) => {
             with_db(&config, |db| async move {
-                let summary = crate::import::import_orders(&db, &file, &vendor, &owner).await?;
+                let summary =
+                    crate::import::import_orders(&db, &file, &vendor, &owner, &cli_actor()).await?;
                 println!("{summary}");
                 Ok(())
             })
@@ -380,14 +374,13 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
                     .map(|c| serde_json::to_string(&c))
                     .transpose()
                     .context("file columns")?;
-                vendors::set_file_columns(db, &id, json.as_deref()).await?;
-                record(
-                    db,
+                let event = AuditEvent::new(
+                    cli_actor(),
                     "vendor_file_columns_set",
                     format!("vendor:{id}"),
-                    serde_json::json!({ "file_columns": json }),
                 )
-                .await?;
+                .after(serde_json::json!({ "file_columns": json }));
+                vendors::set_file_columns(db, &id, json.as_deref(), &event).await?;
                 println!("updated the file column names of vendor {id}");
                 if base_url.is_none() && secrets.is_empty() {
                     return Ok(());
@@ -666,20 +659,6 @@ async fn reconcile(
     let runs =
         crate::reconcile::reconcile_days(db, &args.vendor, &days, settings, &cli_actor()).await?;
     for (run, changes) in &runs {
-        record(
-            db,
-            "reconciliation_run",
-            format!("vendor:{}:{}", run.vendor_id, run.day),
-            serde_json::json!({
-                "run_id": run.run_id,
-                "orders": run.orders,
-                "vendor_records": run.records,
-                "opened": changes.opened,
-                "reopened": changes.reopened,
-                "cleared": changes.cleared,
-            }),
-        )
-        .await?;
         let open: u64 = run
             .counts
             .iter()
@@ -802,13 +781,6 @@ async fn discrepancy(db: &Db, command: crate::cli::DiscrepancyCommand) -> anyhow
                 bail!("--how: say how the discrepancy was resolved");
             }
             let item = reconciliation::resolve(db, id, how.trim(), &cli_actor()).await?;
-            record(
-                db,
-                "discrepancy_resolved",
-                format!("discrepancy:{id}"),
-                serde_json::json!({ "class": item.class.as_str(), "how": how.trim() }),
-            )
-            .await?;
             println!("resolved discrepancy {id} ({})", item.class.as_str());
         }
     }

@@ -234,6 +234,7 @@ pub async fn import_orders(
     path: &Path,
     vendor: &str,
     owner: &str,
+    actor: &str,
 ) -> anyhow::Result<ImportSummary> {
     let vendor_id = VendorId::parse(vendor).context("--vendor")?;
     let vendor = vendors::get_vendor(db, &vendor_id).await?;
@@ -256,7 +257,7 @@ pub async fn import_orders(
         .context("the file check stopped")?
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let write = checked.bad_rows == 0;
-    let imported = second_pass(db, &reader, checked.repeats, checked.sha256, write).await;
+    let imported = second_pass(db, &reader, checked.repeats, checked.sha256, write, actor).await;
     let imported = match imported {
         Ok(i) => i,
         Err(StorageError::Conflict { what }) => bail!("{name}: {what}"),
@@ -294,6 +295,7 @@ async fn second_pass(
     repeats: HashSet<u64>,
     expected_sha: String,
     write: bool,
+    actor: &str,
 ) -> Result<order_import::Imported, StorageError> {
     let (tx, rx) = mpsc::channel::<OrderBatch>(4);
     let second = reader.clone();
@@ -335,7 +337,7 @@ async fn second_pass(
         let _ = tx.blocking_send(Err(verdict));
     });
     let imported =
-        order_import::import_orders(db, &reader.owner, "import", rx, MAX_REPORTED, write).await;
+        order_import::import_orders(db, &reader.owner, actor, rx, MAX_REPORTED, write).await;
     if producer.await.is_err() {
         return Err(StorageError::Conflict {
             what: "the file reader stopped".into(),

@@ -3,7 +3,6 @@
 //! `GET /api/v1/reconciliation/discrepancies`.
 
 use app::domain::FieldError;
-use app::storage::audit::{self, AuditEvent};
 use app::storage::reconciliation::{self, DiscrepancyState, Filter};
 use app::storage::StorageError;
 use axum::body::Body;
@@ -108,12 +107,7 @@ pub async fn upload_vendor_file(
     )
     .await
     {
-        Ok(summary) => {
-            let event = AuditEvent::new(actor, "vendor_file_imported", format!("vendor:{vendor}"))
-                .after(serde_json::to_value(&summary.0).map_err(internal)?);
-            audit::record(&state.db, &event).await.map_err(internal)?;
-            Ok((StatusCode::CREATED, axum::Json(summary.0)).into_response())
-        }
+        Ok(summary) => Ok((StatusCode::CREATED, axum::Json(summary.0)).into_response()),
         Err(VendorImportError::Refused {
             file,
             reason,

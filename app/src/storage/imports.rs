@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use super::audit::{AuditAppend, AuditEvent};
 use super::{now_utc, Db, StorageError};
 use crate::domain::{GlState, Money};
 use crate::on_db;
@@ -199,8 +200,7 @@ pub async fn import_vendor_file(
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
-            tx.commit().await?;
-            Ok::<ImportRecord, StorageError>(ImportRecord {
+            let record = ImportRecord {
                 id,
                 kind: "vendor_file".into(),
                 vendor_id: import.vendor_id.clone(),
@@ -212,7 +212,16 @@ pub async fn import_vendor_file(
                 unchanged: rows - inserted - updated,
                 actor: import.actor.clone(),
                 created_at: now,
-            })
+            };
+            let event = AuditEvent::new(
+                import.actor.clone(),
+                "vendor_file_imported",
+                format!("vendor:{}", import.vendor_id),
+            )
+            .after(serde_json::to_value(&record).unwrap_or_default());
+            tx.append_audit(&event).await?;
+            tx.commit().await?;
+            Ok::<ImportRecord, StorageError>(record)
         }
         .await
     })

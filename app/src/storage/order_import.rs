@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use tokio::sync::mpsc;
 
+use super::audit::{AuditAppend, AuditEvent};
 use super::orders::{created_detail, Order, Submission};
 use super::{Db, StorageError};
 use crate::on_db;
@@ -190,6 +191,13 @@ pub async fn import_orders(
             if !write || done.conflict_count > 0 {
                 tx.rollback().await?;
             } else {
+                let event = AuditEvent::new(actor, "orders_imported", format!("owner:{owner}"))
+                    .after(serde_json::json!({
+                        "rows": done.rows,
+                        "created": done.created,
+                        "already_imported": done.already_imported,
+                    }));
+                tx.append_audit(&event).await?;
                 tx.commit().await?;
             }
             Ok::<Imported, StorageError>(done)

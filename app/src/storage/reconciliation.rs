@@ -23,6 +23,7 @@ use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::audit::{AuditAppend, AuditEvent};
 use super::vendors::Vendor;
 use super::{now_utc, Db, StorageError};
 use crate::domain::matching::{
@@ -679,6 +680,22 @@ async fn store(
                     .await?;
                 changes.cleared += 1;
             }
+            let event = AuditEvent::new(
+                summary.actor.clone(),
+                "reconciliation_run",
+                format!("vendor:{}:{}", summary.vendor_id, window.day),
+            )
+            .after(serde_json::json!({
+                "run_id": run_id,
+                "orders": summary.orders,
+                "vendor_records": summary.records,
+                "counts": serde_json::from_str::<serde_json::Value>(&counts_json(&summary.counts))
+                    .unwrap_or_default(),
+                "opened": changes.opened,
+                "reopened": changes.reopened,
+                "cleared": changes.cleared,
+            }));
+            tx.append_audit(&event).await?;
             tx.commit().await?;
             Ok::<i64, StorageError>(run_id)
         }
@@ -929,6 +946,9 @@ pub async fn resolve(
             .rows_affected();
             if n == 1 {
                 event!(tx, id, "resolved", how, actor, now).await?;
+                let audit = AuditEvent::new(actor, "discrepancy_resolved", format!("discrepancy:{id}"))
+                    .after(serde_json::json!({ "how": how }));
+                tx.append_audit(&audit).await?;
             }
             tx.commit().await?;
             Ok::<bool, sqlx::Error>(n == 1)

@@ -285,20 +285,31 @@ pub async fn file_columns(db: &Db, id: &VendorId) -> Result<Option<String>, Stor
     }
 }
 
-/// Sets (or with `None`, clears) the column names of a vendor's files.
+/// Sets (or with `None`, clears) the column names of a vendor's files, with its audit row.
 pub async fn set_file_columns(
     db: &Db,
     id: &VendorId,
     columns: Option<&str>,
+    event: &super::audit::AuditEvent,
 ) -> Result<(), StorageError> {
+    use super::audit::AuditAppend;
     let done = on_db!(db, pool => {
-        sqlx::query("UPDATE vendors SET file_columns = $1, updated_at = $2 WHERE id = $3")
-            .bind(columns)
-            .bind(now_utc())
-            .bind(id.as_str())
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
+        async {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE vendors SET file_columns = $1, updated_at = $2 WHERE id = $3")
+                .bind(columns)
+                .bind(now_utc())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                tx.append_audit(event).await?;
+                tx.commit().await?;
+            }
+            Ok::<u64, sqlx::Error>(n)
+        }
+        .await
     })?;
     if done == 0 {
         return Err(StorageError::NotFound {
