@@ -347,6 +347,48 @@ impl ClearingEntry {
     }
 }
 
+/// Where a journal entry is in its maker-checker lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryState {
+    /// Proposed from the day's totals; may still change when the day is proposed again.
+    Draft,
+    /// Sent for approval by a preparer; content changes send it back to draft.
+    Submitted,
+    /// Approved by a finance approver who neither prepared nor submitted it.
+    Approved,
+    /// Posted: its files are written and it never changes again.
+    Posted,
+}
+
+impl EntryState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EntryState::Draft => "draft",
+            EntryState::Submitted => "submitted",
+            EntryState::Approved => "approved",
+            EntryState::Posted => "posted",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<EntryState> {
+        [
+            EntryState::Draft,
+            EntryState::Submitted,
+            EntryState::Approved,
+            EntryState::Posted,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == input)
+    }
+}
+
+impl fmt::Display for EntryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The journal file formats giftrecon writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -8,9 +8,11 @@
 pub mod audit;
 pub mod brands;
 pub mod idempotency;
+pub mod journal;
 pub mod orders;
 pub mod outbox;
 pub mod poller;
+pub mod reconciliation;
 pub mod sessions;
 pub mod tokens;
 mod url;
