@@ -81,6 +81,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Brand(command) => {
             with_db(&config, |db| async move { brand(&db, command).await }).await
         }
+        Command::Close(command) => {
+            with_db(&config, |db| async move {
+                crate::close::run(&db, command, &cli_actor()).await
+            })
+            .await
+        }
         Command::Audit(AuditCommand::Verify) => {
             with_db(&config, |db| async move {
                 match audit::verify(&db).await? {
@@ -319,17 +325,43 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
             id,
             base_url,
             webhook_secrets,
+            clearing_account,
+            payable_account,
+            suspense_account,
         } => {
             let id = VendorId::parse(&id).context("vendor id")?;
             let (base_url, secrets) = vendor_options(base_url, webhook_secrets)?;
-            if base_url.is_none() && secrets.is_empty() {
-                bail!("nothing to change: give --base-url and/or --webhook-secret");
+            let accounts = crate::close::AccountOptions::parse(
+                clearing_account,
+                payable_account,
+                suspense_account,
+            )?;
+            if base_url.is_none() && secrets.is_empty() && accounts.is_empty() {
+                bail!("nothing to change: give --base-url, --webhook-secret or an --*-account");
             }
-            let replace = (!secrets.is_empty()).then_some(secrets.as_slice());
-            vendors::update_vendor(db, &id, base_url.as_ref(), replace).await?;
-            match replace {
-                Some(s) => println!("updated vendor {id}: {} active webhook secret(s)", s.len()),
-                None => println!("updated vendor {id}"),
+            if base_url.is_some() || !secrets.is_empty() {
+                let replace = (!secrets.is_empty()).then_some(secrets.as_slice());
+                vendors::update_vendor(db, &id, base_url.as_ref(), replace).await?;
+                record(
+                    db,
+                    "vendor_set",
+                    format!("vendor:{id}"),
+                    // Never the secrets themselves: how many replace the active ones.
+                    serde_json::json!({
+                        "base_url": base_url.as_ref().map(BaseUrl::as_str),
+                        "webhook_secrets": replace.map(<[SecretString]>::len),
+                    }),
+                )
+                .await?;
+                match replace {
+                    Some(s) => {
+                        println!("updated vendor {id}: {} active webhook secret(s)", s.len())
+                    }
+                    None => println!("updated vendor {id}"),
+                }
+            }
+            if !accounts.is_empty() {
+                crate::close::set_accounts(db, &id, accounts, &cli_actor()).await?;
             }
             Ok(())
         }

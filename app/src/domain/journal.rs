@@ -217,7 +217,10 @@ pub fn propose_clearing_entry(
     totals: &CurrencyTotals,
     accounts: &VendorAccounts,
 ) -> Result<Option<ClearingEntry>, JournalError> {
-    for found in [totals.internal.amount.currency(), totals.vendor.amount.currency()] {
+    for found in [
+        totals.internal.amount.currency(),
+        totals.vendor.amount.currency(),
+    ] {
         if found != currency {
             return Err(JournalError::WrongCurrency {
                 expected: currency,
@@ -402,7 +405,8 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
-    pub const ALL: [ExportFormat; 3] = [ExportFormat::Generic, ExportFormat::Qbo, ExportFormat::Xero];
+    pub const ALL: [ExportFormat; 3] =
+        [ExportFormat::Generic, ExportFormat::Qbo, ExportFormat::Xero];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -655,7 +659,13 @@ mod tests {
         entry
             .lines
             .iter()
-            .map(|l| (l.account.code().to_owned(), l.side, l.amount.amount_string()))
+            .map(|l| {
+                (
+                    l.account.code().to_owned(),
+                    l.side,
+                    l.amount.amount_string(),
+                )
+            })
             .collect()
     }
 
@@ -829,7 +839,10 @@ mod tests {
         assert!(xero.contains(",2010,Tax Exempt,-9.00,"), "{xero}");
         assert!(!xero.contains("'-"), "{xero}");
         for c in ["\tx", "\rx", "-x", "+x", "=x", "@x"] {
-            assert!(text_cell(c).trim_start_matches('"').starts_with('\''), "{c:?}");
+            assert!(
+                text_cell(c).trim_start_matches('"').starts_with('\''),
+                "{c:?}"
+            );
         }
         assert_eq!(text_cell("plain"), "plain");
     }
@@ -847,7 +860,11 @@ mod tests {
     }
 
     fn currency() -> impl Strategy<Value = Currency> {
-        prop_oneof![Just(Currency::JPY), Just(Currency::USD), Just(Currency::KWD)]
+        prop_oneof![
+            Just(Currency::JPY),
+            Just(Currency::USD),
+            Just(Currency::KWD)
+        ]
     }
 
     proptest! {

@@ -80,7 +80,9 @@ pub enum CloseError {
     VendorNotFound { vendor: String },
     #[error("a {role} may not {action} journal entries")]
     Role { role: Role, action: &'static str },
-    #[error("you prepared or submitted journal entry {id}: another finance approver must approve it")]
+    #[error(
+        "you prepared or submitted journal entry {id}: another finance approver must approve it"
+    )]
     SelfApproval { id: i64 },
     #[error("journal entry {id} changed after it was submitted or after you reviewed it: review it again before approving")]
     ChangedAfterSubmission { id: i64 },
@@ -209,7 +211,11 @@ fn corrupt(what: String) -> StorageError {
 
 fn entry_from_rows(row: EntryRow, lines: Vec<LineRow>) -> Result<JournalEntry, StorageError> {
     let id = row.id;
-    let bad = |what: &str, reason: String| corrupt(format!("journal entry {id}: stored {what} is invalid: {reason}"));
+    let bad = |what: &str, reason: String| {
+        corrupt(format!(
+            "journal entry {id}: stored {what} is invalid: {reason}"
+        ))
+    };
     let currency = Currency::parse(&row.currency).map_err(|e| bad("currency", e.to_string()))?;
     let side_total = |count: i64, minor: i64| SideTotal {
         count: u64::try_from(count).unwrap_or(0),
@@ -360,7 +366,9 @@ pub async fn accounts(db: &Db, vendor: &VendorId) -> Result<VendorAccounts, Stor
     };
     let account = |code: &str, name: &str| {
         GlAccount::new(code, name).map_err(|e| {
-            corrupt(format!("vendor {vendor}: stored GL account is invalid: {e}"))
+            corrupt(format!(
+                "vendor {vendor}: stored GL account is invalid: {e}"
+            ))
         })
     };
     Ok(VendorAccounts {
@@ -429,7 +437,9 @@ pub async fn set_accounts(
 pub enum ProposeChange {
     Created,
     /// The content changed; the entry is a draft again (from `was`).
-    Updated { was: EntryState },
+    Updated {
+        was: EntryState,
+    },
     Unchanged,
     /// Nothing to clear any more; the unposted entry was removed.
     Removed,
@@ -641,8 +651,15 @@ pub async fn propose(
     Ok(outcomes)
 }
 
-fn existing_hash_matches(before: &[JournalEntry], id: i64, proposal: Option<&ClearingEntry>) -> bool {
-    let current = before.iter().find(|e| e.id == id).map(|e| e.content_hash.as_str());
+fn existing_hash_matches(
+    before: &[JournalEntry],
+    id: i64,
+    proposal: Option<&ClearingEntry>,
+) -> bool {
+    let current = before
+        .iter()
+        .find(|e| e.id == id)
+        .map(|e| e.content_hash.as_str());
     match (current, proposal) {
         (Some(hash), Some(entry)) => hash == entry.fingerprint(),
         _ => false,
@@ -652,7 +669,6 @@ fn existing_hash_matches(before: &[JournalEntry], id: i64, proposal: Option<&Cle
 fn count_i64(count: u64) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
-
 
 // ---- submit, approve, post ------------------------------------------------------------------
 
@@ -713,7 +729,14 @@ pub async fn submit(db: &Db, id: i64, actor: &Actor) -> Result<JournalEntry, Clo
         return Err(wrong_state(&current, EntryState::Draft, "submitted"));
     }
     let after = must_get(db, id).await?;
-    record_step(db, &actor.username, "journal_submit", &before, after.audit_state()).await?;
+    record_step(
+        db,
+        &actor.username,
+        "journal_submit",
+        &before,
+        after.audit_state(),
+    )
+    .await?;
     Ok(after)
 }
 
@@ -722,10 +745,15 @@ fn same_person(a: &str, b: &str) -> bool {
 }
 
 /// Why `actor` may not approve `entry` having reviewed `reviewed_hash`, if anything.
-fn approval_refusal(entry: &JournalEntry, reviewed_hash: &str, actor: &Actor) -> Option<CloseError> {
+fn approval_refusal(
+    entry: &JournalEntry,
+    reviewed_hash: &str,
+    actor: &Actor,
+) -> Option<CloseError> {
     let id = entry.id;
     let submitted_by = entry.submitted_by.as_deref().unwrap_or_default();
-    if same_person(&entry.prepared_by, &actor.username) || same_person(submitted_by, &actor.username)
+    if same_person(&entry.prepared_by, &actor.username)
+        || same_person(submitted_by, &actor.username)
     {
         return Some(CloseError::SelfApproval { id });
     }
@@ -782,7 +810,14 @@ pub async fn approve(
             .unwrap_or_else(|| wrong_state(&current, EntryState::Submitted, "approved")));
     }
     let after = must_get(db, id).await?;
-    record_step(db, &actor.username, "journal_approve", &before, after.audit_state()).await?;
+    record_step(
+        db,
+        &actor.username,
+        "journal_approve",
+        &before,
+        after.audit_state(),
+    )
+    .await?;
     Ok(after)
 }
 
@@ -887,8 +922,12 @@ pub async fn post(db: &Db, id: i64, actor: &Actor) -> Result<Posted, CloseError>
     if day_closed {
         audit::record(
             db,
-            &AuditEvent::new(&actor.username, "day_close", format!("close:{vendor}:{}", before.day))
-                .after(json!({ "locked": true })),
+            &AuditEvent::new(
+                &actor.username,
+                "day_close",
+                format!("close:{vendor}:{}", before.day),
+            )
+            .after(json!({ "locked": true })),
         )
         .await?;
     }
@@ -900,7 +939,11 @@ pub async fn post(db: &Db, id: i64, actor: &Actor) -> Result<Posted, CloseError>
 
 // ---- exports --------------------------------------------------------------------------------
 
-async fn stored_export(db: &Db, id: i64, format: ExportFormat) -> Result<Option<String>, StorageError> {
+async fn stored_export(
+    db: &Db,
+    id: i64,
+    format: ExportFormat,
+) -> Result<Option<String>, StorageError> {
     Ok(on_db!(db, pool => {
         sqlx::query_scalar("SELECT content FROM journal_exports WHERE entry_id = $1 AND format = $2")
             .bind(id)
@@ -910,7 +953,13 @@ async fn stored_export(db: &Db, id: i64, format: ExportFormat) -> Result<Option<
     })?)
 }
 
-async fn record_export(db: &Db, actor: &str, subject: String, format: ExportFormat, text: &str) -> Result<(), StorageError> {
+async fn record_export(
+    db: &Db,
+    actor: &str,
+    subject: String,
+    format: ExportFormat,
+    text: &str,
+) -> Result<(), StorageError> {
     audit::record(
         db,
         &AuditEvent::new(actor, "journal_export", subject)
@@ -932,9 +981,11 @@ pub async fn export_entry(
     if entry.state != EntryState::Posted {
         return Err(wrong_state(&entry, EntryState::Posted, "exported"));
     }
-    let text = stored_export(db, id, format)
-        .await?
-        .ok_or_else(|| corrupt(format!("journal entry {id} is posted but has no {format} file")))?;
+    let text = stored_export(db, id, format).await?.ok_or_else(|| {
+        corrupt(format!(
+            "journal entry {id} is posted but has no {format} file"
+        ))
+    })?;
     record_export(db, actor, format!("journal:{id}"), format, &text).await?;
     Ok(text)
 }
@@ -951,7 +1002,10 @@ pub async fn export_day(
     let mut files = Vec::new();
     for entry in entries.iter().filter(|e| e.state == EntryState::Posted) {
         files.push(stored_export(db, entry.id, format).await?.ok_or_else(|| {
-            corrupt(format!("journal entry {} is posted but has no {format} file", entry.id))
+            corrupt(format!(
+                "journal entry {} is posted but has no {format} file",
+                entry.id
+            ))
         })?);
     }
     if files.is_empty() {
