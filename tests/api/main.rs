@@ -4,6 +4,7 @@ mod audit;
 mod auth;
 mod browser_security;
 mod cli;
+mod close;
 mod helpers;
 mod http;
 mod import;

@@ -329,7 +329,7 @@ pub async fn list_day(
 /// Whether the vendor's day is closed: all its entries are posted and nothing may change it.
 pub async fn is_locked(db: &Db, vendor_id: &str, day: NaiveDate) -> Result<bool, StorageError> {
     let found: Option<i64> = on_db!(db, pool => {
-        sqlx::query_scalar("SELECT 1 FROM closed_days WHERE vendor_id = $1 AND business_day = $2")
+        sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM closed_days WHERE vendor_id = $1 AND business_day = $2")
             .bind(vendor_id)
             .bind(day)
             .fetch_optional(pool)
@@ -493,7 +493,7 @@ pub async fn propose(
         let mut tx = pool.begin().await?;
         lock_vendor!(tx, vendor.as_str());
         let closed: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM closed_days WHERE vendor_id = $1 AND business_day = $2",
+            "SELECT CAST(1 AS BIGINT) FROM closed_days WHERE vendor_id = $1 AND business_day = $2",
         )
         .bind(vendor.as_str())
         .bind(day)
