@@ -22,6 +22,7 @@ on_both_backends!(
     close_authorization_matrix,
     a_day_must_be_reconciled_and_input_is_checked,
     account_settings_reach_the_files_neutralized,
+    daily_close_page_renders_for_finance,
 );
 
 const VENDOR: &str = "acme";
@@ -410,6 +411,14 @@ async fn self_approval_is_refused_even_from_a_second_session(db: crate::helpers:
     assert_eq!(stored.state.as_str(), "submitted");
     let approved = ok(&app, ApproveEntry::PATH, &ben, approve).await;
     assert_eq!(approved["approved_by"], "ben");
+    // Both refusals are on record, naming who tried.
+    let refusals: Vec<String> = app::on_db!(&app.db, pool => {
+        sqlx::query_scalar("SELECT actor FROM audit_log WHERE action = 'journal_approve_refused'")
+            .fetch_all(pool)
+            .await
+    })
+    .unwrap();
+    assert_eq!(refusals, vec!["ana".to_string(), "ana".to_string()]);
 
     // An approver who prepared an entry may not approve it either, whoever submitted it.
     seed_day(&app.db, VENDOR, day(5), &[("USD", 700, 700)]).await;
@@ -916,4 +925,22 @@ async fn account_settings_reach_the_files_neutralized(db: crate::helpers::TestDb
     let xero = xero.as_str().unwrap();
     assert!(xero.contains(",2010,Tax Exempt,-9.00,"), "{xero}");
     assert!(xero.contains(",1998,Tax Exempt,-1.00,"), "{xero}");
+}
+
+async fn daily_close_page_renders_for_finance(db: crate::helpers::TestDb) {
+    let app = app_with_vendor(db).await;
+    let preparer = app.signed_in(Role::FinancePreparer).await;
+    let response = app.get_with("/close", &preparer).await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    for text in [
+        "<h1>Daily close</h1>",
+        "<label for=\"close-vendor\">Vendor</label>",
+        "<label for=\"close-date\">Business day</label>",
+        ">Propose</button>",
+        "Choose a vendor and a day.",
+    ] {
+        assert!(html.contains(text), "{text} missing: {html}");
+    }
+    assert!(!html.contains("not available in this version"), "{html}");
 }

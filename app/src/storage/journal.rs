@@ -783,6 +783,34 @@ pub async fn approve(
     reviewed_hash: &str,
     actor: &Actor,
 ) -> Result<JournalEntry, CloseError> {
+    let result = try_approve(db, id, reviewed_hash, actor).await;
+    // A refused approval is evidence too: who tried, and why it was refused.
+    if let Err(
+        err @ (CloseError::SelfApproval { .. }
+        | CloseError::ChangedAfterSubmission { .. }
+        | CloseError::WrongState { .. }),
+    ) = &result
+    {
+        audit::record(
+            db,
+            &AuditEvent::new(
+                &actor.username,
+                "journal_approve_refused",
+                format!("journal:{id}"),
+            )
+            .after(json!({ "reason": err.to_string(), "reviewed_hash": reviewed_hash })),
+        )
+        .await?;
+    }
+    result
+}
+
+async fn try_approve(
+    db: &Db,
+    id: i64,
+    reviewed_hash: &str,
+    actor: &Actor,
+) -> Result<JournalEntry, CloseError> {
     require_role(actor, APPROVERS, "approve")?;
     let before = must_get(db, id).await?;
     if let Some(refusal) = approval_refusal(&before, reviewed_hash, actor) {
