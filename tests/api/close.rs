@@ -23,6 +23,7 @@ on_both_backends!(
     a_day_must_be_reconciled_and_input_is_checked,
     account_settings_reach_the_files_neutralized,
     daily_close_page_renders_for_finance,
+    a_posted_entry_never_changes_while_the_rest_of_its_day_is_open,
 );
 
 const VENDOR: &str = "acme";
@@ -943,4 +944,102 @@ async fn daily_close_page_renders_for_finance(db: crate::helpers::TestDb) {
         assert!(html.contains(text), "{text} missing: {html}");
     }
     assert!(!html.contains("not available in this version"), "{html}");
+}
+
+async fn a_posted_entry_never_changes_while_the_rest_of_its_day_is_open(
+    db: crate::helpers::TestDb,
+) {
+    use app::storage::journal::{self, Actor, ProposeChange};
+    let app = app_with_vendor(db).await;
+    let d = day(22);
+    seed_day(
+        &app.db,
+        VENDOR,
+        d,
+        &[("USD", 1000, 1000), ("EUR", 500, 600)],
+    )
+    .await;
+    let preparer = app.signed_in(Role::FinancePreparer).await;
+    let approver = app.signed_in(Role::FinanceApprover).await;
+    let view = propose(&app, &preparer, d).await;
+    let usd = entry(&view, "USD").clone();
+    ok(
+        &app,
+        SubmitEntry::PATH,
+        &preparer,
+        json!({"id": id_of(&usd)}),
+    )
+    .await;
+    ok(
+        &app,
+        ApproveEntry::PATH,
+        &approver,
+        json!({"id": id_of(&usd), "reviewed_hash": hash_of(&usd)}),
+    )
+    .await;
+    ok(&app, PostEntry::PATH, &approver, json!({"id": id_of(&usd)})).await;
+    let files = ok(
+        &app,
+        ExportEntry::PATH,
+        &preparer,
+        json!({"id": id_of(&usd), "format": "generic"}),
+    )
+    .await;
+    // EUR is still open, so the day is too.
+    assert!(!journal::is_locked(&app.db, VENDOR, d).await.unwrap());
+
+    // Late data for both currencies: EUR's draft follows it, the posted USD entry does not.
+    seed_day(&app.db, VENDOR, d, &[("USD", 0, 300), ("EUR", 0, 100)]).await;
+    let totals = app::storage::reconciliation::day_totals(&app.db, VENDOR, d)
+        .await
+        .unwrap()
+        .unwrap();
+    let actor = Actor {
+        username: "finance_preparer".into(),
+        role: Role::FinancePreparer,
+    };
+    let vendor = app::domain::VendorId::parse(VENDOR).unwrap();
+    let outcomes = journal::propose(&app.db, &vendor, d, &totals, &actor)
+        .await
+        .unwrap();
+    let change = |code: &str| {
+        outcomes
+            .iter()
+            .find(|o| o.currency.code() == code)
+            .map(|o| o.change)
+            .unwrap()
+    };
+    assert_eq!(change("USD"), ProposeChange::PostedDiffers);
+    assert!(matches!(change("EUR"), ProposeChange::Updated { .. }));
+    let after = journal::get(&app.db, id_of(&usd)).await.unwrap().unwrap();
+    assert_eq!(after.state.as_str(), "posted");
+    assert_eq!(after.content_hash, hash_of(&usd));
+    let again = ok(
+        &app,
+        ExportEntry::PATH,
+        &preparer,
+        json!({"id": id_of(&usd), "format": "generic"}),
+    )
+    .await;
+    assert_eq!(again, files);
+    // The EUR entry is a draft with the new totals (vendor 7.00 against our 5.00).
+    let eur = entry(
+        &ok(&app, ListClose::PATH, &preparer, day_body(d)).await,
+        "EUR",
+    )
+    .clone();
+    assert_eq!(eur["state"], "draft");
+    assert_eq!(eur["credit_total"], "7.00");
+    // Only a finance role may propose, even calling storage directly.
+    let support = Actor {
+        username: "support".into(),
+        role: Role::Support,
+    };
+    let err = journal::propose(&app.db, &vendor, d, &totals, &support)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the support role may not prepare journal entries"
+    );
 }

@@ -86,7 +86,7 @@ pub enum CloseError {
     NotFound { id: i64 },
     #[error("vendor {vendor:?} not found")]
     VendorNotFound { vendor: String },
-    #[error("a {role} may not {action} journal entries")]
+    #[error("the {role} role may not {action} journal entries")]
     Role { role: Role, action: &'static str },
     #[error(
         "you prepared or submitted journal entry {id}: another finance approver must approve it"
