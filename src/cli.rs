@@ -92,6 +92,10 @@ pub enum Command {
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The daily close: totals and clearing entries, and the journal files of posted days.
+    /// (Proposing, submitting, approving and posting happen in the dashboard, signed in.)
+    #[command(subcommand)]
+    Close(CloseCommand),
     /// Read vendors' reconciliation APIs and backfill what webhooks missed.
     Poll(PollArgs),
     /// Run a simulator of the generic vendor API, with faults on request (for tests and demos).
@@ -145,6 +149,15 @@ pub enum VendorCommand {
         /// Forget the stored file column names (back to the generic ones).
         #[arg(long, conflicts_with = "file_columns")]
         clear_file_columns: bool,
+        /// GL account debited with fulfilled gift cards [default: 1190:Gift card clearing].
+        #[arg(long, value_name = "CODE[:NAME]")]
+        clearing_account: Option<String>,
+        /// GL account credited with what the vendor billed [default: 2010:Vendor payable].
+        #[arg(long, value_name = "CODE[:NAME]")]
+        payable_account: Option<String>,
+        /// GL account that takes the variance [default: 1999:Reconciliation suspense].
+        #[arg(long, value_name = "CODE[:NAME]")]
+        suspense_account: Option<String>,
     },
     /// Add a new webhook secret and retire the oldest active one after a grace period, during
     /// which events signed with either verify.
@@ -191,6 +204,32 @@ pub enum UserCommand {
     Disable {
         /// Login name.
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CloseCommand {
+    /// A vendor's day: totals ours beside the vendor's, and the clearing entries with their lines.
+    Show {
+        #[arg(long)]
+        vendor: String,
+        /// The business day, YYYY-MM-DD.
+        #[arg(long)]
+        date: chrono::NaiveDate,
+    },
+    /// The journal file of a day's posted entries, exactly as written when they were posted.
+    Export {
+        #[arg(long)]
+        vendor: String,
+        /// The business day, YYYY-MM-DD.
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        /// generic, qbo (QuickBooks Online) or xero.
+        #[arg(long)]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
     },
 }
 

@@ -92,6 +92,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
+        Command::Close(command) => {
+            with_db(&config, |db| async move {
+                crate::close::run(&db, command, &cli_actor()).await
+            })
+            .await
+        }
         Command::Audit(AuditCommand::Verify) => {
             with_db(&config, |db| async move {
                 match audit::verify(&db).await? {
@@ -364,12 +370,26 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
             webhook_secrets,
             file_columns,
             clear_file_columns,
+            clearing_account,
+            payable_account,
+            suspense_account,
         } => {
             let id = VendorId::parse(&id).context("vendor id")?;
             let (base_url, secrets) = vendor_options(base_url, webhook_secrets)?;
             let columns =
                 crate::vendor_import::parse_columns(&file_columns).map_err(anyhow::Error::msg)?;
-            if columns.is_some() || clear_file_columns {
+            let accounts = crate::close::AccountOptions::parse(
+                clearing_account,
+                payable_account,
+                suspense_account,
+            )?;
+            let change_columns = columns.is_some() || clear_file_columns;
+            if base_url.is_none() && secrets.is_empty() && accounts.is_empty() && !change_columns {
+                bail!(
+                    "nothing to change: give --base-url, --webhook-secret, --file-column or an --*-account"
+                );
+            }
+            if change_columns {
                 let json = columns
                     .map(|c| serde_json::to_string(&c))
                     .transpose()
@@ -382,32 +402,33 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
                 .after(serde_json::json!({ "file_columns": json }));
                 vendors::set_file_columns(db, &id, json.as_deref(), &event).await?;
                 println!("updated the file column names of vendor {id}");
-                if base_url.is_none() && secrets.is_empty() {
-                    return Ok(());
+            }
+            if base_url.is_some() || !secrets.is_empty() {
+                let replace = (!secrets.is_empty()).then_some(secrets.as_slice());
+                let before = vendors::get_vendor(db, &id).await?;
+                // Never the secrets: how many replace the active ones.
+                let mut event = cli_event(
+                    "vendor_set",
+                    format!("vendor:{id}"),
+                    serde_json::json!({
+                        "base_url": base_url.as_ref().map_or(before.base_url.as_deref(), |u| Some(u.as_str())),
+                        "webhook_secrets": replace.map_or(before.active_secrets, |s| s.len() as i64),
+                    }),
+                );
+                event.before = Some(serde_json::json!({
+                    "base_url": before.base_url,
+                    "webhook_secrets": before.active_secrets,
+                }));
+                vendors::update_vendor(db, &id, base_url.as_ref(), replace, &event).await?;
+                match replace {
+                    Some(s) => {
+                        println!("updated vendor {id}: {} active webhook secret(s)", s.len())
+                    }
+                    None => println!("updated vendor {id}"),
                 }
             }
-            if base_url.is_none() && secrets.is_empty() {
-                bail!("nothing to change: give --base-url, --webhook-secret or --file-column");
-            }
-            let replace = (!secrets.is_empty()).then_some(secrets.as_slice());
-            let before = vendors::get_vendor(db, &id).await?;
-            // Never the secrets: how many replace the active ones.
-            let mut event = cli_event(
-                "vendor_set",
-                format!("vendor:{id}"),
-                serde_json::json!({
-                    "base_url": base_url.as_ref().map_or(before.base_url.as_deref(), |u| Some(u.as_str())),
-                    "webhook_secrets": replace.map_or(before.active_secrets, |s| s.len() as i64),
-                }),
-            );
-            event.before = Some(serde_json::json!({
-                "base_url": before.base_url,
-                "webhook_secrets": before.active_secrets,
-            }));
-            vendors::update_vendor(db, &id, base_url.as_ref(), replace, &event).await?;
-            match replace {
-                Some(s) => println!("updated vendor {id}: {} active webhook secret(s)", s.len()),
-                None => println!("updated vendor {id}"),
+            if !accounts.is_empty() {
+                crate::close::set_accounts(db, &id, accounts, &cli_actor()).await?;
             }
             Ok(())
         }
@@ -659,6 +680,13 @@ async fn reconcile(
     let runs =
         crate::reconcile::reconcile_days(db, &args.vendor, &days, settings, &cli_actor()).await?;
     for (run, changes) in &runs {
+        if let Some(open_day) = changes.adjusted_onto {
+            println!(
+                "{} {} is closed: its reports stay as posted; {} changed discrepancies filed on {open_day} as an adjustment",
+                run.vendor_id, run.day, changes.opened
+            );
+            continue;
+        }
         let open: u64 = run
             .counts
             .iter()

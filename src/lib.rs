@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod bench_data;
 pub mod cli;
+pub mod close;
 pub mod commands;
 pub mod config;
 pub mod csv_input;

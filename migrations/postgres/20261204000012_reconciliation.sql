@@ -130,3 +130,18 @@ CREATE TABLE discrepancy_events (
     at             TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX discrepancy_events_item ON discrepancy_events (discrepancy_id, id);
+
+-- A closed (posted) day is never rewritten: what later data changes about it is filed here, on
+-- the first open day after it, whose close then carries it. totals: signed deltas per currency.
+CREATE TABLE reconciliation_adjustments (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    vendor_id     TEXT NOT NULL REFERENCES vendors (id),
+    closed_day    DATE NOT NULL,
+    open_day      DATE NOT NULL,
+    totals        TEXT NOT NULL,
+    discrepancies BIGINT NOT NULL,
+    actor         TEXT NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX reconciliation_adjustments_open ON reconciliation_adjustments (vendor_id, open_day);
+CREATE INDEX reconciliation_adjustments_closed ON reconciliation_adjustments (vendor_id, closed_day);

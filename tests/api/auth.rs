@@ -27,7 +27,7 @@ on_both_backends!(
 type ServerFnCase = (&'static str, &'static str, &'static str, &'static [Role]);
 
 /// Every server function with valid arguments and the roles that may call it.
-fn server_fns() -> [ServerFnCase; 6] {
+fn server_fns() -> [ServerFnCase; 7] {
     use app::server::access;
     use app::server::admin::{AddUser, DisableUser, ListAuditLog, ListUsers};
     [
@@ -61,6 +61,13 @@ fn server_fns() -> [ServerFnCase; 6] {
             ListAuditLog::PATH,
             "{}",
             access::VIEW_AUDIT,
+        ),
+        // The other close functions change state; tests/api/close.rs has their matrix.
+        (
+            "list_close",
+            app::server::close::ListClose::PATH,
+            r#"{"vendor":"acme","date":"2026-12-03"}"#,
+            access::VIEW_CLOSE,
         ),
     ]
 }
@@ -99,6 +106,7 @@ async fn authorization_matrix(db: TestDb) {
     // Support may see the overview but not vendor configuration.
     assert!(!app::server::access::LIST_VENDORS.contains(&Role::Support));
     app.add_user("target", Role::Support).await;
+    app.add_vendor("acme", "http://127.0.0.1:9", &[]).await;
     for (name, path, body, _) in server_fns() {
         let response = app.call_with(path, None, body).await;
         assert_eq!(response.status(), 401, "anonymous → {name}");
@@ -128,9 +136,9 @@ async fn authorization_matrix(db: TestDb) {
             .await
     })
     .unwrap();
-    // support: list_vendors, list_users, add_user, disable_user, list_audit_log; the preparer
-    // the four admin/audit ones; the approver the three user ones.
-    assert_eq!(denied, 5 + 4 + 3);
+    // support: list_vendors, list_users, add_user, disable_user, list_audit_log, list_close; the
+    // preparer the four admin/audit ones; the approver the three user ones; the admin list_close.
+    assert_eq!(denied, 6 + 4 + 3 + 1);
 }
 
 async fn sign_in_sets_a_strict_cookie_and_stores_only_a_hash(db: TestDb) {

@@ -6,6 +6,7 @@ mod audit_atomic;
 mod auth;
 mod browser_security;
 mod cli;
+mod close;
 mod helpers;
 mod http;
 mod import;

@@ -14,6 +14,7 @@ on_both_backends!(
     generated_days_reconcile_to_the_expected_classes,
     business_days_follow_the_configured_time_zone,
     vendor_files_and_reports_over_the_api,
+    a_closed_day_is_never_rewritten,
 );
 
 fn ok(db: &TestDb, args: &[&str]) -> String {
@@ -801,4 +802,154 @@ async fn vendor_files_and_reports_over_the_api(db: TestDb) {
         "SELECT COUNT(*) FROM audit_log WHERE action = 'vendor_file_imported'").fetch_one(p).await)
     .unwrap();
     assert_eq!(imports, 2);
+}
+
+async fn a_closed_day_is_never_rewritten(db: TestDb) {
+    use app::domain::{Role, VendorId};
+    use app::storage::journal::{self, Actor};
+    ok(&db, &["vendor", "add", "acme"]);
+    write(
+        &db,
+        "orders.csv",
+        "idempotency_key,customer_id,brand_id,amount,currency,status,created_at\n\
+         k1,c1,amazon-us,50.00,USD,fulfilled,2026-12-01T10:00:00Z\n\
+         k2,c1,amazon-us,20.00,USD,fulfilled,2026-12-01T11:00:00Z\n",
+    );
+    ok(&db, &["import", "orders", "orders.csv", "--vendor", "acme"]);
+    write(
+        &db,
+        "day.csv",
+        &format!("{VENDOR_HEADER}\nV1,k1,,,50,USD,fulfilled,2026-12-01T10:00:01Z,\nV2,k2,,,20,USD,fulfilled,2026-12-01T11:00:01Z,\n"),
+    );
+    ok(&db, &["import", "vendor", "day.csv", "--vendor", "acme"]);
+    ok(
+        &db,
+        &["reconcile", "--vendor", "acme", "--date", "2026-12-01"],
+    );
+
+    // Close the day: prepared by one person, approved and posted by another.
+    let pool = db.connect().await;
+    let (day, acme) = (
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+        VendorId::parse("acme").unwrap(),
+    );
+    let pat = Actor {
+        username: "pat".into(),
+        role: Role::FinancePreparer,
+    };
+    let ann = Actor {
+        username: "ann".into(),
+        role: Role::FinanceApprover,
+    };
+    let totals = app::storage::reconciliation::day_totals(&pool, "acme", day)
+        .await
+        .unwrap()
+        .unwrap();
+    journal::propose(&pool, &acme, day, &totals, &pat)
+        .await
+        .unwrap();
+    for entry in journal::list_day(&pool, "acme", day).await.unwrap() {
+        let submitted = journal::submit(&pool, entry.id, &pat).await.unwrap();
+        journal::approve(&pool, entry.id, &submitted.content_hash, &ann)
+            .await
+            .unwrap();
+        journal::post(&pool, entry.id, &ann).await.unwrap();
+    }
+    assert!(journal::is_locked(&pool, "acme", day).await.unwrap());
+    let report = |db: &TestDb| {
+        (
+            ok(
+                db,
+                &[
+                    "report",
+                    "summary",
+                    "--vendor",
+                    "acme",
+                    "--date",
+                    "2026-12-01",
+                    "--format",
+                    "csv",
+                ],
+            ),
+            ok(
+                db,
+                &[
+                    "report",
+                    "discrepancies",
+                    "--vendor",
+                    "acme",
+                    "--date",
+                    "2026-12-01",
+                ],
+            ),
+        )
+    };
+    let posted = report(&db);
+
+    // The vendor's late file for the closed day: a record we never had.
+    write(
+        &db,
+        "late.csv",
+        &format!("{VENDOR_HEADER}\nV9,k-late,,,30,USD,fulfilled,2026-12-01T23:00:00Z,\n"),
+    );
+    ok(&db, &["import", "vendor", "late.csv", "--vendor", "acme"]);
+    let out = ok(
+        &db,
+        &["reconcile", "--vendor", "acme", "--date", "2026-12-01"],
+    );
+    assert!(
+        out.contains("2026-12-01 is closed") && out.contains("filed on 2026-12-02"),
+        "{out}"
+    );
+    // Byte for byte what was posted.
+    assert_eq!(report(&db), posted);
+    // The open day carries it: its totals and its queue.
+    let next = chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+    let carried = app::storage::reconciliation::day_totals(&pool, "acme", next)
+        .await
+        .unwrap()
+        .unwrap();
+    let usd = carried[&app::domain::Currency::USD];
+    assert_eq!(
+        (usd.vendor.count, usd.vendor.amount.minor_units()),
+        (1, 3000)
+    );
+    assert_eq!(
+        (usd.internal.count, usd.internal.amount.minor_units()),
+        (0, 0)
+    );
+    ok(
+        &db,
+        &["reconcile", "--vendor", "acme", "--date", "2026-12-02"],
+    );
+    let queue = ok(
+        &db,
+        &[
+            "report",
+            "discrepancies",
+            "--vendor",
+            "acme",
+            "--date",
+            "2026-12-02",
+            "--format",
+            "json",
+        ],
+    );
+    let items: Vec<Value> = serde_json::from_str(&queue).unwrap();
+    assert_eq!(items.len(), 1, "{queue}");
+    assert_eq!(
+        (items[0]["class"].as_str(), items[0]["key"].as_str()),
+        (Some("vendor_only"), Some("adj:2026-12-01:k-late"))
+    );
+    assert_eq!(items[0]["state"], "open");
+    // Reconciling the closed day again files nothing twice.
+    ok(
+        &db,
+        &["reconcile", "--vendor", "acme", "--date", "2026-12-01"],
+    );
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM reconciliation_adjustments").await,
+        1
+    );
+    assert_eq!(report(&db), posted);
 }

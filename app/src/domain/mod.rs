@@ -10,6 +10,7 @@
 pub mod currency;
 pub mod gl;
 pub mod idempotency;
+pub mod journal;
 pub mod matching;
 pub mod money;
 pub mod order;

@@ -254,6 +254,11 @@ pub async fn require(roles: &[Role], action: &str) -> Result<SessionUser, Server
     Ok(user)
 }
 
+/// A refusal with this status and a message for the user (a rule said no; nothing internal).
+pub fn refuse(status: axum::http::StatusCode, message: &str) -> ServerFnError {
+    fail_with(status, message)
+}
+
 /// A 400 with a message for the user (their input was wrong; nothing internal is said).
 pub fn bad_request(message: &str) -> ServerFnError {
     fail_with(axum::http::StatusCode::BAD_REQUEST, message)

@@ -10,6 +10,7 @@ use crate::domain::Role;
 pub mod admin;
 #[cfg(feature = "ssr")]
 pub mod auth;
+pub mod close;
 #[cfg(feature = "ssr")]
 pub mod password;
 #[cfg(feature = "ssr")]
@@ -49,6 +50,15 @@ pub mod access {
     pub const MANAGE_USERS: &[Role] = &[Role::Admin];
     /// The audit trail is read by admins and approvers (who oversee what preparers did).
     pub const VIEW_AUDIT: &[Role] = &[Role::Admin, Role::FinanceApprover];
+    /// The daily close is finance's: preparers and approvers see totals and entries, propose,
+    /// submit and export; support and admins do not (support exports no financial reports).
+    pub const VIEW_CLOSE: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover];
+    pub const PREPARE_CLOSE: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover];
+    pub const SUBMIT_ENTRY: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover];
+    /// Approving and posting: finance approvers only (and never their own entries).
+    pub const APPROVE_ENTRY: &[Role] = &[Role::FinanceApprover];
+    pub const POST_ENTRY: &[Role] = &[Role::FinanceApprover];
+    pub const EXPORT_ENTRY: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover];
 }
 
 /// The signed-in user as the page shows them.

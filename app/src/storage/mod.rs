@@ -10,6 +10,7 @@ pub mod audit;
 pub mod brands;
 pub mod idempotency;
 pub mod imports;
+pub mod journal;
 pub mod order_import;
 pub mod orders;
 pub mod outbox;

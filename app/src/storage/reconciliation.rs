@@ -95,6 +95,8 @@ pub struct Changes {
     pub reopened: u64,
     pub unchanged: u64,
     pub cleared: u64,
+    /// The day was closed: what changed since was filed on this open day instead.
+    pub adjusted_onto: Option<NaiveDate>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -478,7 +480,216 @@ pub async fn run(
         actor: actor.to_string(),
         finished_at: now_utc(),
     };
+    if super::journal::is_locked(db, vendor_id, window.day).await? {
+        return adjust_closed_day(db, summary, window, found).await;
+    }
     store(db, summary, window, started_at, found).await
+}
+
+/// Signed differences of a closed day's totals, filed on an open day.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct TotalDelta {
+    internal_count: i64,
+    internal_minor: i64,
+    vendor_count: i64,
+    vendor_minor: i64,
+}
+
+type Deltas = BTreeMap<String, TotalDelta>;
+
+fn add_delta(into: &mut Deltas, from: &Deltas) {
+    for (code, d) in from {
+        let t = into.entry(code.clone()).or_default();
+        t.internal_count += d.internal_count;
+        t.internal_minor += d.internal_minor;
+        t.vendor_count += d.vendor_count;
+        t.vendor_minor += d.vendor_minor;
+    }
+}
+
+fn as_deltas(totals: &BTreeMap<Currency, CurrencyTotals>) -> Deltas {
+    totals
+        .iter()
+        .map(|(c, t)| {
+            (
+                c.code().to_string(),
+                TotalDelta {
+                    internal_count: t.internal.count as i64,
+                    internal_minor: t.internal.amount.minor_units(),
+                    vendor_count: t.vendor.count as i64,
+                    vendor_minor: t.vendor.amount.minor_units(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// A closed (posted) day is never rewritten: its run, reports and discrepancies stay as they
+/// were. What the data says now beyond them — totals that moved, discrepancies that are new or
+/// changed — is filed on the first open day after it, as an adjustment that day's close carries.
+async fn adjust_closed_day(
+    db: &Db,
+    summary: RunSummary,
+    window: &DayWindow,
+    found: Vec<Found>,
+) -> Result<(RunSummary, Changes), StorageError> {
+    let vendor_id = summary.vendor_id.clone();
+    let closed = latest_run(db, &vendor_id, window.day).await?;
+    let mut open_day = window.day;
+    for _ in 0..=366 {
+        open_day = open_day.succ_opt().unwrap_or(open_day);
+        if !super::journal::is_locked(db, &vendor_id, open_day).await? {
+            break;
+        }
+    }
+    // What is already accounted for: the closed run plus every adjustment filed for it.
+    let mut accounted = closed
+        .as_ref()
+        .map(|r| as_deltas(&r.totals))
+        .unwrap_or_default();
+    let filed: Vec<String> = on_db!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT totals FROM reconciliation_adjustments WHERE vendor_id = $1 AND closed_day = $2",
+        )
+        .bind(&vendor_id)
+        .bind(window.day)
+        .fetch_all(pool)
+        .await
+    })?;
+    for json in filed {
+        let d: Deltas = serde_json::from_str(&json)
+            .map_err(|e| super::orders::corrupt(format!("adjustment totals: {e}")))?;
+        add_delta(&mut accounted, &d);
+    }
+    let now = as_deltas(&summary.totals);
+    let mut delta = Deltas::new();
+    for code in accounted.keys().chain(now.keys()) {
+        let (a, n) = (
+            accounted.get(code).cloned().unwrap_or_default(),
+            now.get(code).cloned().unwrap_or_default(),
+        );
+        let d = TotalDelta {
+            internal_count: n.internal_count - a.internal_count,
+            internal_minor: n.internal_minor - a.internal_minor,
+            vendor_count: n.vendor_count - a.vendor_count,
+            vendor_minor: n.vendor_minor - a.vendor_minor,
+        };
+        if d != TotalDelta::default() {
+            delta.insert(code.clone(), d);
+        }
+    }
+    // Discrepancies the closed day does not hold (or holds with other data), and that no earlier
+    // adjustment filed already.
+    let known: Vec<(String, String)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT item_key, fingerprint FROM discrepancies
+              WHERE vendor_id = $1 AND (business_day = $2 OR item_key LIKE $3)",
+        )
+        .bind(&vendor_id)
+        .bind(window.day)
+        .bind(format!("adj:{}:%", window.day))
+        .fetch_all(pool)
+        .await
+    })?;
+    let known: std::collections::HashSet<String> = known
+        .into_iter()
+        .map(|(_, fingerprint)| fingerprint)
+        .collect();
+    let fresh: Vec<Found> = found
+        .into_iter()
+        .filter(|f| !known.contains(&f.fingerprint))
+        .map(|f| Found {
+            item_key: format!("adj:{}:{}", window.day, f.item_key),
+            ..f
+        })
+        .collect();
+    let mut changes = Changes {
+        adjusted_onto: Some(open_day),
+        ..Changes::default()
+    };
+    if delta.is_empty() && fresh.is_empty() {
+        return Ok((closed.unwrap_or(summary), changes));
+    }
+    let at = now_utc();
+    on_db!(db, pool => {
+        async {
+            let mut tx = pool.begin().await?;
+            for f in &fresh {
+                let order = f.order.as_ref();
+                let first = f.records.first();
+                let ids = (!f.records.is_empty()).then(|| {
+                    f.records
+                        .iter()
+                        .map(|r| r.vendor_order_id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                });
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO discrepancies (vendor_id, business_day, item_key, class,
+                        state, order_id, internal_minor, internal_currency,
+                        internal_gl_state, vendor_order_ids, vendor_records, vendor_minor,
+                        vendor_currency, vendor_status, fingerprint, first_run, last_run,
+                        opened_at, updated_at)
+                     VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11, $12,
+                        $13, $14, 0, 0, $15, $15)
+                     ON CONFLICT (vendor_id, business_day, item_key) DO UPDATE
+                        SET class = excluded.class, state = 'open',
+                            fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
+                     RETURNING id",
+                )
+                .bind(&vendor_id)
+                .bind(open_day)
+                .bind(&f.item_key)
+                .bind(f.class.as_str())
+                .bind(order.map(|o| o.id.as_str()))
+                .bind(order.map(|o| o.amount.minor_units()))
+                .bind(order.map(|o| o.amount.currency().code()))
+                .bind(order.map(|o| o.gl_state.as_str()))
+                .bind(&ids)
+                .bind(f.records.len() as i64)
+                .bind(first.map(|r| r.amount.minor_units()))
+                .bind(first.map(|r| r.amount.currency().code()))
+                .bind(first.map(|r| r.status.as_str()))
+                .bind(&f.fingerprint)
+                .bind(at)
+                .fetch_one(&mut *tx)
+                .await?;
+                let detail = format!("{} (after {} was closed)", f.class.as_str(), window.day);
+                event!(tx, id, "opened", &detail, &summary.actor, at).await?;
+                changes.opened += 1;
+            }
+            let totals = serde_json::to_string(&delta).expect("numbers serialize");
+            sqlx::query(
+                "INSERT INTO reconciliation_adjustments (vendor_id, closed_day, open_day, totals,
+                    discrepancies, actor, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&vendor_id)
+            .bind(window.day)
+            .bind(open_day)
+            .bind(&totals)
+            .bind(fresh.len() as i64)
+            .bind(&summary.actor)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            let event = AuditEvent::new(
+                summary.actor.clone(),
+                "reconciliation_adjustment",
+                format!("vendor:{vendor_id}:{}", window.day),
+            )
+            .after(serde_json::json!({
+                "open_day": open_day,
+                "totals": delta,
+                "discrepancies": fresh.len(),
+            }));
+            tx.append_audit(&event).await?;
+            tx.commit().await?;
+            Ok::<(), StorageError>(())
+        }
+        .await
+    })?;
+    Ok((closed.unwrap_or(summary), changes))
 }
 
 /// The stored shape of a run's totals: minor units, so they come back exactly.
@@ -561,7 +772,7 @@ async fn store(
 
             let rows: Vec<ExistingRow> = sqlx::query_as(
                 "SELECT id, item_key, fingerprint, state FROM discrepancies
-                  WHERE vendor_id = $1 AND business_day = $2",
+                  WHERE vendor_id = $1 AND business_day = $2 AND item_key NOT LIKE 'adj:%'",
             )
             .bind(&summary.vendor_id)
             .bind(window.day)
@@ -784,13 +995,52 @@ pub async fn latest_run(
     row.map(RunSummary::try_from).transpose()
 }
 
-/// The day's totals per currency from its latest run; `None` if it has not been reconciled.
+/// The day's totals per currency from its latest run, plus the adjustments filed on it for
+/// closed days before it; `None` if it has neither.
 pub async fn day_totals(
     db: &Db,
     vendor_id: &str,
     day: NaiveDate,
 ) -> Result<Option<BTreeMap<Currency, CurrencyTotals>>, StorageError> {
-    Ok(latest_run(db, vendor_id, day).await?.map(|r| r.totals))
+    let run = latest_run(db, vendor_id, day).await?;
+    let filed: Vec<String> = on_db!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT totals FROM reconciliation_adjustments WHERE vendor_id = $1 AND open_day = $2
+              ORDER BY id",
+        )
+        .bind(vendor_id)
+        .bind(day)
+        .fetch_all(pool)
+        .await
+    })?;
+    if run.is_none() && filed.is_empty() {
+        return Ok(None);
+    }
+    let mut sum = run.map(|r| as_deltas(&r.totals)).unwrap_or_default();
+    for json in filed {
+        let d: Deltas = serde_json::from_str(&json)
+            .map_err(|e| super::orders::corrupt(format!("adjustment totals: {e}")))?;
+        add_delta(&mut sum, &d);
+    }
+    let mut totals = BTreeMap::new();
+    for (code, d) in sum {
+        let c = Currency::parse(&code)
+            .map_err(|e| super::orders::corrupt(format!("adjustment totals: {e}")))?;
+        totals.insert(
+            c,
+            CurrencyTotals {
+                internal: SideTotal {
+                    count: d.internal_count.max(0) as u64,
+                    amount: Money::from_minor(d.internal_minor, c),
+                },
+                vendor: SideTotal {
+                    count: d.vendor_count.max(0) as u64,
+                    amount: Money::from_minor(d.vendor_minor, c),
+                },
+            },
+        );
+    }
+    Ok(Some(totals))
 }
 
 /// Which discrepancies to list.

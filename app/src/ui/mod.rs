@@ -1,5 +1,6 @@
 //! The dashboard: a server-rendered, hydrated shell with one page per finance task.
 
+mod close;
 mod pages;
 
 use leptos::prelude::*;
@@ -95,7 +96,7 @@ pub fn App() -> impl IntoView {
                     <Routes fallback=|| view! { <pages::NotFound/> }>
                         <Route path=path!("") view=pages::Overview/>
                         <Route path=path!("discrepancies") view=pages::Discrepancies/>
-                        <Route path=path!("close") view=pages::DailyClose/>
+                        <Route path=path!("close") view=close::DailyClose/>
                         <Route path=path!("orders") view=pages::Orders/>
                         <Route path=path!("imports") view=pages::Imports/>
                         <Route path=path!("vendors") view=pages::Vendors/>

@@ -144,16 +144,6 @@ pub fn Discrepancies() -> impl IntoView {
 }
 
 #[component]
-pub fn DailyClose() -> impl IntoView {
-    view! {
-        <NotYet
-            title="Daily close"
-            purpose="Totals ours against the vendor's per currency, and the clearing entry to submit, approve and post."
-        />
-    }
-}
-
-#[component]
 pub fn Orders() -> impl IntoView {
     view! {
         <NotYet
