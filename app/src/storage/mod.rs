@@ -15,6 +15,7 @@ pub mod sessions;
 pub mod tokens;
 mod url;
 pub mod users;
+pub mod vendor_fetch;
 pub mod vendor_records;
 pub mod vendors;
 pub mod webhooks;
