@@ -7,6 +7,7 @@ mod cli;
 mod helpers;
 mod http;
 mod import;
+mod order_notices;
 mod orders;
 mod placement;
 mod poller;
