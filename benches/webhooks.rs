@@ -3,6 +3,7 @@
 //!
 //!     cargo bench --bench webhooks                    # both databases (PostgreSQL if reachable)
 //!     BENCH_DB=sqlite BENCH_EVENTS=50000 cargo bench --bench webhooks
+//!     BENCH_DB=postgres BENCH_COMMITTERS=0 cargo bench --bench webhooks   # no group commit
 //!
 //! The server is the whole application router (middleware included) on loopback. The load
 //! generator runs on its own OS thread with a single-threaded runtime and writes plain HTTP/1.1
@@ -181,7 +182,12 @@ async fn run(
         leptos_options: giftrecon::http::leptos_options(None, addr),
         security: Default::default(),
     };
-    let api = ApiState::new(db.clone(), Default::default(), Default::default());
+    let mut api = ApiState::new(db.clone(), Default::default(), Default::default());
+    // BENCH_COMMITTERS: batches committed at once (PostgreSQL; 0 = a transaction per webhook).
+    if let Ok(committers) = std::env::var("BENCH_COMMITTERS") {
+        api.webhooks =
+            giftrecon::webhooks::WebhookBatcher::spawn_with(db.clone(), committers.parse()?);
+    }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(giftrecon::http::serve(
         listener,

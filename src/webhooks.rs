@@ -352,25 +352,46 @@ struct PendingEvent {
     reply: oneshot::Sender<Result<Received, StorageError>>,
 }
 
-/// Group commit for verified webhooks: one task stores the events waiting at that moment in one
+/// Group commit for verified webhooks: a task stores the events waiting at that moment in one
 /// transaction and answers each only after the commit, so a 2xx still means durable while a
 /// burst costs one commit instead of one per event.
 ///
-/// Only on SQLite, which has one writer anyway: PostgreSQL commits concurrent transactions in
-/// parallel, and measured faster without it (see README: Performance).
+/// SQLite has one writer, so one task commits. PostgreSQL commits concurrent transactions in
+/// parallel, so there [`PG_COMMITTERS`] tasks take batches from the same queue (see README:
+/// Performance for the measurements behind both).
 #[derive(Clone)]
 pub struct WebhookBatcher {
     db: Db,
-    /// `None` on PostgreSQL: each event is its own transaction.
+    /// `None`: each event is its own transaction.
     queue: Option<mpsc::Sender<PendingEvent>>,
 }
 
+/// Tasks committing webhook batches at once on PostgreSQL.
+pub const PG_COMMITTERS: usize = 4;
+
 impl WebhookBatcher {
-    /// Starts the committing task; it ends when every clone of the batcher is dropped.
+    /// Starts the committing tasks; they end when every clone of the batcher is dropped.
     pub fn spawn(db: Db) -> WebhookBatcher {
-        let queue = matches!(db, Db::Sqlite(_)).then(|| {
+        let committers = match db {
+            Db::Sqlite(_) => 1,
+            Db::Postgres(_) => PG_COMMITTERS,
+        };
+        WebhookBatcher::spawn_with(db, committers)
+    }
+
+    /// With `committers` tasks (one on SQLite whatever is asked); 0 commits each event in its
+    /// own transaction, in the request's task.
+    pub fn spawn_with(db: Db, committers: usize) -> WebhookBatcher {
+        let committers = match db {
+            Db::Sqlite(_) => committers.min(1),
+            Db::Postgres(_) => committers,
+        };
+        let queue = (committers > 0).then(|| {
             let (queue, pending) = mpsc::channel(4 * MAX_BATCH);
-            tokio::spawn(commit_batches(db.clone(), pending));
+            let pending = Arc::new(tokio::sync::Mutex::new(pending));
+            for _ in 0..committers {
+                tokio::spawn(commit_batches(db.clone(), pending.clone()));
+            }
             queue
         });
         WebhookBatcher { db, queue }
@@ -402,15 +423,23 @@ impl WebhookBatcher {
     }
 }
 
-async fn commit_batches(db: Db, mut pending: mpsc::Receiver<PendingEvent>) {
-    while let Some(first) = pending.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match pending.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+async fn commit_batches(db: Db, pending: Arc<tokio::sync::Mutex<mpsc::Receiver<PendingEvent>>>) {
+    loop {
+        let batch = {
+            // One committer takes what is waiting; the others wait for the next events.
+            let mut pending = pending.lock().await;
+            let Some(first) = pending.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match pending.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
             }
-        }
+            batch
+        };
         let answers = store_batch(&db, &batch).await;
         for (event, answer) in batch.into_iter().zip(answers) {
             // The sender may have gone (the vendor hung up): the event is stored all the same.
