@@ -15,5 +15,6 @@ mod schema;
 mod sim;
 mod storage;
 mod users;
+mod webhook_batches;
 mod webhooks;
 mod webhooks_bench;

@@ -4,10 +4,12 @@
 //! written in one transaction that starts with the inbox insert, so a repeat of an event
 //! (same vendor and event id) conflicts at once and changes nothing.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::vendor_records::{record_observation, ObservedOrder, RecordSource};
+use super::vendor_records::ObservedOrder;
 use super::{now_utc, Db, StorageError};
 use crate::domain::GlState;
 use crate::on_db;
@@ -154,6 +156,127 @@ fn push_params(sql: &mut String, first: usize, width: usize) {
     sql.push(')');
 }
 
+/// The conflict clause of the vendor record upsert: the same rule as `record_observation!`.
+const UPSERT_VENDOR_RECORD: &str = "
+     ON CONFLICT (vendor_id, vendor_order_id) DO UPDATE
+        SET vendor_key = COALESCE(vendor_records.vendor_key, excluded.vendor_key),
+            reference_id = COALESCE(excluded.reference_id, vendor_records.reference_id),
+            brand_id = COALESCE(excluded.brand_id, vendor_records.brand_id),
+            amount_minor = excluded.amount_minor,
+            currency = excluded.currency,
+            status = excluded.status,
+            gl_state = excluded.gl_state,
+            order_id = COALESCE(vendor_records.order_id, excluded.order_id),
+            source = excluded.source,
+            created_at = COALESCE(vendor_records.created_at, excluded.created_at),
+            updated_at = COALESCE(excluded.updated_at, vendor_records.updated_at),
+            last_seen_at = excluded.last_seen_at
+      WHERE vendor_records.updated_at IS NULL OR excluded.updated_at IS NULL
+         OR excluded.updated_at >= vendor_records.updated_at";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    None,
+    /// Only `vendor_order_id` was filled in.
+    VendorOrderId,
+    /// The GL state moved forward (with the vendor's status and id).
+    Advanced,
+}
+
+/// An order as a batch has read it and its events have changed it so far.
+struct KnownOrder {
+    vendor_id: String,
+    id: String,
+    gl_state: String,
+    vendor_status: Option<String>,
+    vendor_order_id: Option<String>,
+    changed: Change,
+}
+
+/// The orders a batch's events name, by key and by vendor order id, per vendor.
+#[derive(Default)]
+struct KnownOrders {
+    rows: Vec<KnownOrder>,
+    by_id: HashMap<String, usize>,
+    by_key: HashMap<(String, String), usize>,
+    by_vendor_order_id: HashMap<(String, String), usize>,
+}
+
+impl KnownOrders {
+    fn add(
+        &mut self,
+        vendor_id: &str,
+        id: String,
+        gl_state: String,
+        vendor_key: Option<String>,
+        vendor_order_id: Option<String>,
+    ) {
+        if self.by_id.contains_key(&id) {
+            return;
+        }
+        let i = self.rows.len();
+        if let Some(key) = vendor_key {
+            self.by_key.insert((vendor_id.to_owned(), key), i);
+        }
+        if let Some(vendor_order_id) = &vendor_order_id {
+            self.by_vendor_order_id
+                .entry((vendor_id.to_owned(), vendor_order_id.clone()))
+                .or_insert(i);
+        }
+        self.by_id.insert(id.clone(), i);
+        self.rows.push(KnownOrder {
+            vendor_id: vendor_id.to_owned(),
+            id,
+            gl_state,
+            vendor_status: None,
+            vendor_order_id,
+            changed: Change::None,
+        });
+    }
+
+    /// The order with our key, else the one with the vendor's order id (as `record_observation!`).
+    fn find(&self, vendor_id: &str, key: Option<&str>, vendor_order_id: &str) -> Option<usize> {
+        key.and_then(|key| {
+            self.by_key
+                .get(&(vendor_id.to_owned(), key.to_owned()))
+                .copied()
+        })
+        .or_else(|| {
+            self.by_vendor_order_id
+                .get(&(vendor_id.to_owned(), vendor_order_id.to_owned()))
+                .copied()
+        })
+    }
+
+    /// Applies an observation to order `i`, forward only, as `record_observation!` does; the
+    /// GL state moved from/to, if it moved.
+    fn observe(&mut self, i: usize, obs: &ObservedOrder) -> Option<(GlState, GlState)> {
+        let row = &mut self.rows[i];
+        let current = GlState::parse(&row.gl_state).ok();
+        let advanced = match (current, obs.gl_state) {
+            (Some(cur), Some(next)) if cur.may_advance_to(next) => Some((cur, next)),
+            _ => None,
+        };
+        let learnt_id = row.vendor_order_id.is_none();
+        if learnt_id {
+            row.vendor_order_id = Some(obs.vendor_order_id.clone());
+        }
+        if let Some((_, next)) = advanced {
+            row.gl_state = next.as_str().to_owned();
+            row.vendor_status = Some(obs.status.clone());
+            row.changed = Change::Advanced;
+        } else if learnt_id && row.changed == Change::None {
+            row.changed = Change::VendorOrderId;
+        }
+        if learnt_id {
+            // Later events of the batch find the order by this id too.
+            let key = (row.vendor_id.clone(), obs.vendor_order_id.clone());
+            self.by_vendor_order_id.entry(key).or_insert(i);
+        }
+        advanced
+    }
+}
+
 /// Stores and applies several verified events in one transaction (a group commit: one commit
 /// for many webhooks), answering for each in order. All or nothing: on an error nothing is
 /// stored. A repeat of an event, even within the batch, is answered `Duplicate`.
@@ -211,7 +334,7 @@ pub async fn receive_batch(
                         .bind(entry.body)
                         .bind(state_of(subject));
                 }
-                let inserted: std::collections::HashSet<(String, String)> = {
+                let inserted: HashSet<(String, String)> = {
                     use sqlx::Row;
                     query
                         .fetch_all(&mut *tx)
@@ -220,17 +343,61 @@ pub async fn receive_batch(
                         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
                         .collect::<Result<_, sqlx::Error>>()?
                 };
+                // The new events (first copies of events this statement inserted), in order.
+                let mut first_seen = HashSet::new();
+                let new: Vec<bool> = events
+                    .iter()
+                    .map(|(entry, _)| {
+                        first_seen.insert((entry.vendor_id, entry.event_id))
+                            && inserted.contains(&(entry.vendor_id.to_owned(), entry.event_id.to_owned()))
+                    })
+                    .collect();
+                // Every order the new events could name, read (and on PostgreSQL locked) in two
+                // statements per vendor; the events are then applied to these rows in memory, in
+                // order, exactly as `record_observation!` would one by one, and written back in
+                // one statement per table.
+                let mut wanted: HashMap<&str, (Vec<&str>, Vec<&str>)> = HashMap::new();
+                for ((entry, subject), _) in events.iter().zip(&new).filter(|(_, is_new)| **is_new) {
+                    let (keys, vendor_order_ids) = wanted.entry(entry.vendor_id).or_default();
+                    match subject {
+                        EventSubject::Order(observed) => {
+                            keys.extend(observed.vendor_key.as_deref());
+                            vendor_order_ids.push(&observed.vendor_order_id);
+                        }
+                        EventSubject::OrderChanged { vendor_order_id } => vendor_order_ids.push(vendor_order_id),
+                        EventSubject::Other => {}
+                    }
+                }
+                let mut known = KnownOrders::default();
+                for (vendor_id, (keys, vendor_order_ids)) in &wanted {
+                    for (column, values) in [("vendor_key", keys), ("vendor_order_id", vendor_order_ids)] {
+                        if values.is_empty() {
+                            continue;
+                        }
+                        let mut sql = format!(
+                            "SELECT id, gl_state, vendor_key, vendor_order_id FROM orders WHERE vendor_id = $1 AND {column} IN "
+                        );
+                        push_params(&mut sql, 2, values.len());
+                        sql.push_str(lock);
+                        let mut query = sqlx::query_as(&sql).persistent(false).bind(*vendor_id);
+                        for value in values.iter() {
+                            query = query.bind(*value);
+                        }
+                        let rows: Vec<(String, String, Option<String>, Option<String>)> =
+                            query.fetch_all(&mut *tx).await?;
+                        for (id, gl_state, vendor_key, vendor_order_id) in rows {
+                            known.add(vendor_id, id, gl_state, vendor_key, vendor_order_id);
+                        }
+                    }
+                }
                 let mut answers = Vec::with_capacity(events.len());
                 // (order id, detail, vendor) for the order history; (vendor, event, order) for the inbox.
                 let mut history: Vec<(String, String, &str)> = Vec::new();
                 let mut matched: Vec<(&str, &str, String)> = Vec::new();
-                let mut first_seen = std::collections::HashSet::new();
-                for (entry, subject) in events {
-                    let key = (entry.vendor_id, entry.event_id);
-                    // Stored now only if inserted by this statement, and only its first copy.
-                    if !first_seen.insert(key)
-                        || !inserted.contains(&(entry.vendor_id.to_owned(), entry.event_id.to_owned()))
-                    {
+                // The vendor records to upsert, in order, with their order.
+                let mut records: Vec<(&str, &ObservedOrder, Option<String>)> = Vec::new();
+                for ((entry, subject), is_new) in events.iter().zip(&new) {
+                    if !is_new {
                         answers.push(Received::Duplicate);
                         continue;
                     }
@@ -239,29 +406,27 @@ pub async fn receive_batch(
                     let mut sync_queued = false;
                     match subject {
                         EventSubject::Order(observed) => {
-                            let applied = record_observation!(&mut tx, lock, entry.vendor_id, observed, RecordSource::Webhook, now).await?;
-                            if let Some(id) = &applied.order_id {
+                            let found = known.find(entry.vendor_id, observed.vendor_key.as_deref(), &observed.vendor_order_id);
+                            if let Some(i) = found {
+                                advanced = known.observe(i, observed);
+                                let id = known.rows[i].id.clone();
                                 let detail = serde_json::json!({
                                     "event_id": entry.event_id,
                                     "event_type": entry.event_type,
                                     "vendor_order_id": observed.vendor_order_id,
                                     "vendor_status": observed.status,
-                                    "gl_state": applied.advanced.map(|(_, next)| next.as_str()),
-                                    "applied": applied.advanced.is_some(),
+                                    "gl_state": advanced.map(|(_, next): (GlState, GlState)| next.as_str()),
+                                    "applied": advanced.is_some(),
                                 });
                                 history.push((id.clone(), detail.to_string(), entry.vendor_id));
+                                order_id = Some(id);
                             }
-                            order_id = applied.order_id;
-                            advanced = applied.advanced;
+                            records.push((entry.vendor_id, observed, order_id.clone()));
                         }
                         EventSubject::OrderChanged { vendor_order_id } => {
-                            let found: Option<String> = sqlx::query_scalar(
-                                "SELECT id FROM orders WHERE vendor_id = $1 AND vendor_order_id = $2 LIMIT 1",
-                            )
-                            .bind(entry.vendor_id)
-                            .bind(vendor_order_id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
+                            let found = known
+                                .find(entry.vendor_id, None, vendor_order_id)
+                                .map(|i| known.rows[i].id.clone());
                             let queued = match &found {
                                 // One pending sync per order is enough: it reads the latest state.
                                 Some(id) => sqlx::query(
@@ -296,6 +461,92 @@ pub async fn receive_batch(
                         matched.push((entry.vendor_id, entry.event_id, id.clone()));
                     }
                     answers.push(Received::Stored { state: state_of(subject), order_id, advanced, sync_queued });
+                }
+                // Vendor records: one multi-row upsert per round, a round holding each vendor
+                // order at most once (PostgreSQL refuses to update one row twice in a statement);
+                // rows apply in order, so a stale observation changes nothing, as one by one.
+                let mut rounds: Vec<Vec<&(&str, &ObservedOrder, Option<String>)>> = Vec::new();
+                let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+                for record in &records {
+                    let round = seen.entry((record.0, &record.1.vendor_order_id)).or_insert(0);
+                    if rounds.len() <= *round {
+                        rounds.push(Vec::new());
+                    }
+                    rounds[*round].push(record);
+                    *round += 1;
+                }
+                for round in rounds {
+                    let mut sql = String::from(
+                        "INSERT INTO vendor_records (vendor_id, vendor_order_id, vendor_key, reference_id,
+                            brand_id, amount_minor, currency, status, gl_state, order_id,
+                            created_at, updated_at, source, first_seen_at, last_seen_at) VALUES ",
+                    );
+                    for i in 0..round.len() {
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        push_params(&mut sql, 2 + i * 12, 12);
+                        sql.insert_str(sql.len() - 1, ", 'webhook', $1, $1");
+                    }
+                    sql.push_str(UPSERT_VENDOR_RECORD);
+                    let mut query = sqlx::query(&sql).persistent(false).bind(now);
+                    for (vendor_id, obs, order_id) in round {
+                        query = query
+                            .bind(*vendor_id)
+                            .bind(&obs.vendor_order_id)
+                            .bind(&obs.vendor_key)
+                            .bind(&obs.reference_id)
+                            .bind(&obs.brand_id)
+                            .bind(obs.amount.minor_units())
+                            .bind(obs.amount.currency().code())
+                            .bind(&obs.status)
+                            .bind(obs.gl_state.map(|s| s.as_str()))
+                            .bind(order_id.as_deref())
+                            .bind(obs.created_at)
+                            .bind(obs.updated_at);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                // The orders the events moved forward, and those that only learnt the vendor's id.
+                let (advanced_rows, id_only): (Vec<&KnownOrder>, Vec<&KnownOrder>) =
+                    known.rows.iter().filter(|row| row.changed != Change::None).partition(|row| row.changed == Change::Advanced);
+                if !advanced_rows.is_empty() {
+                    let mut sql = String::from(
+                        "UPDATE orders SET gl_state = v.column2, vendor_status = v.column3, vendor_order_id = v.column4, updated_at = $1 FROM (VALUES ",
+                    );
+                    for i in 0..advanced_rows.len() {
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        push_params(&mut sql, 2 + i * 4, 4);
+                    }
+                    sql.push_str(") AS v WHERE orders.id = v.column1");
+                    let mut query = sqlx::query(&sql).persistent(false).bind(now);
+                    for row in &advanced_rows {
+                        query = query
+                            .bind(&row.id)
+                            .bind(&row.gl_state)
+                            .bind(&row.vendor_status)
+                            .bind(&row.vendor_order_id);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                if !id_only.is_empty() {
+                    let mut sql = String::from(
+                        "UPDATE orders SET vendor_order_id = v.column2 FROM (VALUES ",
+                    );
+                    for i in 0..id_only.len() {
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        push_params(&mut sql, 1 + i * 2, 2);
+                    }
+                    sql.push_str(") AS v WHERE orders.id = v.column1 AND orders.vendor_order_id IS NULL");
+                    let mut query = sqlx::query(&sql).persistent(false);
+                    for row in &id_only {
+                        query = query.bind(&row.id).bind(&row.vendor_order_id);
+                    }
+                    query.execute(&mut *tx).await?;
                 }
                 if !history.is_empty() {
                     let mut sql = String::from(
