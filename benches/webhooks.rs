@@ -207,10 +207,17 @@ async fn run(
     let stored: i64 = app::on_db!(&db, pool => {
         sqlx::query_scalar("SELECT COUNT(*) FROM webhook_inbox").fetch_one(pool).await
     })?;
-    anyhow::ensure!(stored as usize == events, "{stored} of {events} events stored");
+    anyhow::ensure!(
+        stored as usize == events,
+        "{stored} of {events} events stored"
+    );
     for (n, id) in ids.iter().enumerate().step_by(97) {
         // Order n got events n, n + orders, n + 2 orders, …: its state is the last one's.
-        let received = if n < events { (events - n - 1) / order_count + 1 } else { 0 };
+        let received = if n < events {
+            (events - n - 1) / order_count + 1
+        } else {
+            0
+        };
         let expected = match received {
             0 => GlState::Pending,
             r => ROUNDS[(r - 1).min(ROUNDS.len() - 1)].1,

@@ -18,14 +18,14 @@ use app::domain::{GlState, StatusMapping, VendorId, VendorKind};
 use app::storage::vendor_records::ObservedOrder;
 use app::storage::webhooks::{self as inbox, EventSubject, InboxEntry, Received};
 use app::storage::{now_utc, vendors, Db, StorageError};
-use chrono::{DateTime, Utc};
-use secrecy::SecretString;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -113,7 +113,11 @@ async fn receive_webhook(
     };
     let vendor_label = vendor_id.as_str();
     let now = now_utc();
-    let mut keys = match state.webhook_keys.get(&state.db, &vendor_id, KEY_CACHE_TTL).await {
+    let mut keys = match state
+        .webhook_keys
+        .get(&state.db, &vendor_id, KEY_CACHE_TTL)
+        .await
+    {
         Ok(Some(keys)) => keys,
         Ok(None) => return answer(StatusCode::NOT_FOUND, json!({ "error": "unknown vendor" })),
         Err(err) => return unavailable(vendor_label, &err),

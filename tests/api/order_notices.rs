@@ -61,7 +61,10 @@ async fn a_notice_for_an_unknown_order_is_read_from_the_vendor_into_a_vendor_rec
     sim_order(&app.client, &sim, "theirs-1", "V-77", "fulfilled", false).await;
 
     let (status, body) = deliver(&app, &notice("n1", "V-77")).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("sync_queued")));
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("sync_queued"))
+    );
     // Answered before the vendor was asked: nothing recorded yet, one job queued.
     assert_eq!(app.count("vendor_records").await, 0);
     assert_eq!(

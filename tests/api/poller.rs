@@ -331,7 +331,8 @@ async fn the_leader_keeps_its_lease_between_passes_until_it_stops(db: TestDb) {
         ..settings()
     };
     let start = |holder: &str| {
-        let poller = std::sync::Arc::new(Poller::new(app.db.clone(), settings.clone(), holder.into()));
+        let poller =
+            std::sync::Arc::new(Poller::new(app.db.clone(), settings.clone(), holder.into()));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         (stop, tokio::spawn(poller.run(stopped)))
     };
@@ -369,9 +370,14 @@ async fn the_leader_keeps_its_lease_between_passes_until_it_stops(db: TestDb) {
         store::store_page(&app.db, &stale, &[], None).await.unwrap(),
         None
     );
-    assert!(!store::begin_pass(&app.db, &stale, app::storage::now_utc(), app::storage::now_utc())
-        .await
-        .unwrap());
+    assert!(!store::begin_pass(
+        &app.db,
+        &stale,
+        app::storage::now_utc(),
+        app::storage::now_utc()
+    )
+    .await
+    .unwrap());
     // A leader that shuts down releases its lease: the next replica need not wait for expiry.
     stop_b.send(true).unwrap();
     b.await.unwrap();

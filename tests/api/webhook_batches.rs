@@ -40,16 +40,42 @@ fn events() -> Vec<(&'static str, EventSubject)> {
         vendor_order_id: id.into(),
     };
     vec![
-        ("e1", observed(Some("key-1"), "v-1", "pending", "2026-12-01T10:00:01Z")),
-        ("e2", observed(Some("key-1"), "v-1", "fulfilled", "2026-12-01T10:00:02Z")),
-        ("e1", observed(Some("key-1"), "v-1", "pending", "2026-12-01T10:00:01Z")),
+        (
+            "e1",
+            observed(Some("key-1"), "v-1", "pending", "2026-12-01T10:00:01Z"),
+        ),
+        (
+            "e2",
+            observed(Some("key-1"), "v-1", "fulfilled", "2026-12-01T10:00:02Z"),
+        ),
+        (
+            "e1",
+            observed(Some("key-1"), "v-1", "pending", "2026-12-01T10:00:01Z"),
+        ),
         // Stale: older than what the record holds, and no step back for the order.
-        ("e3", observed(Some("key-1"), "v-1", "pending", "2026-12-01T10:00:00Z")),
+        (
+            "e3",
+            observed(Some("key-1"), "v-1", "pending", "2026-12-01T10:00:00Z"),
+        ),
         // No key: found by the vendor id that e1 taught the order within this batch.
-        ("e4", observed(None, "v-1", "refunded", "2026-12-01T10:00:03Z")),
-        ("e5", observed(Some("someone-else"), "v-3", "fulfilled", "2026-12-01T10:00:01Z")),
+        (
+            "e4",
+            observed(None, "v-1", "refunded", "2026-12-01T10:00:03Z"),
+        ),
+        (
+            "e5",
+            observed(
+                Some("someone-else"),
+                "v-3",
+                "fulfilled",
+                "2026-12-01T10:00:01Z",
+            ),
+        ),
         // Unmapped status: no GL change, but the order learns its vendor id.
-        ("e6", observed(Some("key-2"), "v-2", "processing", "2026-12-01T10:00:01Z")),
+        (
+            "e6",
+            observed(Some("key-2"), "v-2", "processing", "2026-12-01T10:00:01Z"),
+        ),
         ("e7", changed("v-2")),
         ("e8", changed("v-9")),
         ("e9", EventSubject::Other),
@@ -184,10 +210,19 @@ async fn a_batch_has_the_effects_of_its_events_one_by_one(db: TestDb) {
     // And what that is, in short.
     assert_eq!(at_once[2], "duplicate");
     assert_eq!(at_once[10], "duplicate");
-    assert!(at_once[4].contains("Some(\"key-1\") Some((Fulfilled, Refunded))"), "{at_once:?}");
-    assert!(at_once[7].starts_with("sync_queued Some(\"key-2\")"), "{at_once:?}");
+    assert!(
+        at_once[4].contains("Some(\"key-1\") Some((Fulfilled, Refunded))"),
+        "{at_once:?}"
+    );
+    assert!(
+        at_once[7].starts_with("sync_queued Some(\"key-2\")"),
+        "{at_once:?}"
+    );
     assert!(at_once[8].starts_with("sync_queued None"), "{at_once:?}");
-    assert!(snapshot_batched.contains("\"refunded\""), "{snapshot_batched}");
+    assert!(
+        snapshot_batched.contains("\"refunded\""),
+        "{snapshot_batched}"
+    );
     assert!(snapshot_batched.contains("\"v-2\""), "{snapshot_batched}");
     batched.close().await;
     single.close().await;
