@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::vendor_records::ObservedOrder;
+use super::vendor_records::{ObservedOrder, RecordSource};
 use super::{now_utc, Db, StorageError};
 use crate::domain::GlState;
 use crate::on_db;
@@ -146,14 +146,43 @@ fn state_of(subject: &EventSubject) -> &'static str {
     }
 }
 
-/// `($first, $first+1, …)` for `width` parameters, appended to `sql`.
-fn push_params(sql: &mut String, first: usize, width: usize) {
-    use std::fmt::Write;
-    sql.push('(');
-    for i in 0..width {
-        let _ = write!(sql, "{}${}", if i == 0 { "" } else { ", " }, first + i);
+/// Placeholders numbered in the order they appear, each bound once in that order: `?` on SQLite,
+/// `$n` on PostgreSQL. (With `$n` SQLite looks every name up in a list while preparing and
+/// binding: quadratic, and most of a large batch's cost.)
+struct Placeholders {
+    sqlite: bool,
+    count: usize,
+}
+
+impl Placeholders {
+    fn new(db: &Db) -> Placeholders {
+        Placeholders {
+            sqlite: matches!(db, Db::Sqlite(_)),
+            count: 0,
+        }
     }
-    sql.push(')');
+
+    fn push(&mut self, sql: &mut String) {
+        use std::fmt::Write;
+        self.count += 1;
+        if self.sqlite {
+            sql.push('?');
+        } else {
+            let _ = write!(sql, "${}", self.count);
+        }
+    }
+
+    /// `(p, p, …)` of `width` placeholders.
+    fn tuple(&mut self, sql: &mut String, width: usize) {
+        sql.push('(');
+        for i in 0..width {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            self.push(sql);
+        }
+        sql.push(')');
+    }
 }
 
 /// The conflict clause of the vendor record upsert: the same rule as `record_observation!`.
@@ -302,16 +331,16 @@ pub async fn receive_batch(
         true => Some(SQLITE_WEBHOOK_WRITER.lock().await),
         false => None,
     };
-    // One row per event: vendor, event id, type, headers, body, state ($1 is the time).
+    // One row per event: vendor, event id, type, headers, body, state, time.
     let mut insert = String::from(
         "INSERT INTO webhook_inbox (vendor_id, event_id, event_type, headers, body, state, received_at) VALUES ",
     );
+    let mut params = Placeholders::new(db);
     for i in 0..events.len() {
         if i > 0 {
             insert.push_str(", ");
         }
-        push_params(&mut insert, 2 + i * 6, 6);
-        insert.insert_str(insert.len() - 1, ", $1");
+        params.tuple(&mut insert, 7);
     }
     insert.push_str(" ON CONFLICT (vendor_id, event_id) DO NOTHING RETURNING vendor_id, event_id");
     let received = on_db!(db, pool => {
@@ -324,7 +353,7 @@ pub async fn receive_batch(
                 let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                 // The first statement writes, so SQLite takes its write lock here rather than
                 // failing to upgrade a read lock later.
-                let mut query = sqlx::query(&insert).persistent(false).bind(now);
+                let mut query = sqlx::query(&insert).persistent(false);
                 for (entry, subject) in events {
                     query = query
                         .bind(entry.vendor_id)
@@ -332,7 +361,8 @@ pub async fn receive_batch(
                         .bind(entry.event_type)
                         .bind(&entry.headers)
                         .bind(entry.body)
-                        .bind(state_of(subject));
+                        .bind(state_of(subject))
+                        .bind(now);
                 }
                 let inserted: HashSet<(String, String)> = {
                     use sqlx::Row;
@@ -374,10 +404,13 @@ pub async fn receive_batch(
                         if values.is_empty() {
                             continue;
                         }
-                        let mut sql = format!(
-                            "SELECT id, gl_state, vendor_key, vendor_order_id FROM orders WHERE vendor_id = $1 AND {column} IN "
+                        let mut params = Placeholders::new(db);
+                        let mut sql = String::from(
+                            "SELECT id, gl_state, vendor_key, vendor_order_id FROM orders WHERE vendor_id = ",
                         );
-                        push_params(&mut sql, 2, values.len());
+                        params.push(&mut sql);
+                        sql.push_str(&format!(" AND {column} IN "));
+                        params.tuple(&mut sql, values.len());
                         sql.push_str(lock);
                         let mut query = sqlx::query_as(&sql).persistent(false).bind(*vendor_id);
                         for value in values.iter() {
@@ -481,15 +514,15 @@ pub async fn receive_batch(
                             brand_id, amount_minor, currency, status, gl_state, order_id,
                             created_at, updated_at, source, first_seen_at, last_seen_at) VALUES ",
                     );
+                    let mut params = Placeholders::new(db);
                     for i in 0..round.len() {
                         if i > 0 {
                             sql.push_str(", ");
                         }
-                        push_params(&mut sql, 2 + i * 12, 12);
-                        sql.insert_str(sql.len() - 1, ", 'webhook', $1, $1");
+                        params.tuple(&mut sql, 15);
                     }
                     sql.push_str(UPSERT_VENDOR_RECORD);
-                    let mut query = sqlx::query(&sql).persistent(false).bind(now);
+                    let mut query = sqlx::query(&sql).persistent(false);
                     for (vendor_id, obs, order_id) in round {
                         query = query
                             .bind(*vendor_id)
@@ -503,7 +536,10 @@ pub async fn receive_batch(
                             .bind(obs.gl_state.map(|s| s.as_str()))
                             .bind(order_id.as_deref())
                             .bind(obs.created_at)
-                            .bind(obs.updated_at);
+                            .bind(obs.updated_at)
+                            .bind(RecordSource::Webhook.as_str())
+                            .bind(now)
+                            .bind(now);
                     }
                     query.execute(&mut *tx).await?;
                 }
@@ -511,14 +547,17 @@ pub async fn receive_batch(
                 let (advanced_rows, id_only): (Vec<&KnownOrder>, Vec<&KnownOrder>) =
                     known.rows.iter().filter(|row| row.changed != Change::None).partition(|row| row.changed == Change::Advanced);
                 if !advanced_rows.is_empty() {
+                    let mut params = Placeholders::new(db);
                     let mut sql = String::from(
-                        "UPDATE orders SET gl_state = v.column2, vendor_status = v.column3, vendor_order_id = v.column4, updated_at = $1 FROM (VALUES ",
+                        "UPDATE orders SET gl_state = v.column2, vendor_status = v.column3, vendor_order_id = v.column4, updated_at = ",
                     );
+                    params.push(&mut sql);
+                    sql.push_str(" FROM (VALUES ");
                     for i in 0..advanced_rows.len() {
                         if i > 0 {
                             sql.push_str(", ");
                         }
-                        push_params(&mut sql, 2 + i * 4, 4);
+                        params.tuple(&mut sql, 4);
                     }
                     sql.push_str(") AS v WHERE orders.id = v.column1");
                     let mut query = sqlx::query(&sql).persistent(false).bind(now);
@@ -535,11 +574,12 @@ pub async fn receive_batch(
                     let mut sql = String::from(
                         "UPDATE orders SET vendor_order_id = v.column2 FROM (VALUES ",
                     );
+                    let mut params = Placeholders::new(db);
                     for i in 0..id_only.len() {
                         if i > 0 {
                             sql.push_str(", ");
                         }
-                        push_params(&mut sql, 1 + i * 2, 2);
+                        params.tuple(&mut sql, 2);
                     }
                     sql.push_str(") AS v WHERE orders.id = v.column1 AND orders.vendor_order_id IS NULL");
                     let mut query = sqlx::query(&sql).persistent(false);
@@ -552,16 +592,16 @@ pub async fn receive_batch(
                     let mut sql = String::from(
                         "INSERT INTO order_events (order_id, kind, detail, actor, created_at) VALUES ",
                     );
+                    let mut params = Placeholders::new(db);
                     for i in 0..history.len() {
                         if i > 0 {
                             sql.push_str(", ");
                         }
-                        let p = 2 + i * 3;
-                        sql.push_str(&format!("(${p}, 'webhook', ${}, ${}, $1)", p + 1, p + 2));
+                        params.tuple(&mut sql, 5);
                     }
-                    let mut query = sqlx::query(&sql).persistent(false).bind(now);
+                    let mut query = sqlx::query(&sql).persistent(false);
                     for (order_id, detail, actor) in &history {
-                        query = query.bind(order_id).bind(detail).bind(*actor);
+                        query = query.bind(order_id).bind("webhook").bind(detail).bind(*actor).bind(now);
                     }
                     query.execute(&mut *tx).await?;
                 }
@@ -570,11 +610,12 @@ pub async fn receive_batch(
                     let mut sql = String::from(
                         "UPDATE webhook_inbox SET order_id = v.column3 FROM (VALUES ",
                     );
+                    let mut params = Placeholders::new(db);
                     for i in 0..matched.len() {
                         if i > 0 {
                             sql.push_str(", ");
                         }
-                        push_params(&mut sql, 1 + i * 3, 3);
+                        params.tuple(&mut sql, 3);
                     }
                     sql.push_str(
                         ") AS v WHERE webhook_inbox.vendor_id = v.column1 AND webhook_inbox.event_id = v.column2",
