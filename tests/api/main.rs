@@ -17,4 +17,3 @@ mod storage;
 mod users;
 mod webhook_batches;
 mod webhooks;
-mod webhooks_bench;
