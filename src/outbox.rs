@@ -10,6 +10,7 @@ use anyhow::Context;
 use app::domain::GlState;
 use app::storage::orders::{self, Order, Submission};
 use app::storage::outbox::{self, Job, JobKind, JobOutcome, VendorObservation};
+use app::storage::vendor_fetch::{self, FetchJob, FetchOutcome};
 use app::storage::vendors::{self, Vendor};
 use app::storage::Db;
 use chrono::Utc;
@@ -31,6 +32,15 @@ const FAILPOINT_ENV: &str = "GIFTRECON_FAILPOINT";
 pub struct StepReport {
     pub job: Job,
     pub outcome: JobOutcome,
+    /// False when the lease was lost before the outcome could be recorded.
+    pub recorded: bool,
+}
+
+/// What one fetch step did (an order a webhook only named, read from its vendor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchReport {
+    pub job: FetchJob,
+    pub outcome: FetchOutcome,
     /// False when the lease was lost before the outcome could be recorded.
     pub recorded: bool,
 }
@@ -74,12 +84,21 @@ impl OutboxWorker {
                     tracing::warn!(worker = %self.name, error = %format!("{err:#}"), "outbox step failed")
                 }
             }
-            let until_due = match outbox::next_due_at(&self.db).await {
-                Ok(Some(at)) => (at - Utc::now())
+            match self.fetch_once().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(worker = %self.name, error = %format!("{err:#}"), "vendor fetch step failed")
+                }
+            }
+            let next_job = outbox::next_due_at(&self.db).await.ok().flatten();
+            let next_fetch = vendor_fetch::next_due_at(&self.db).await.ok().flatten();
+            let until_due = match next_job.into_iter().chain(next_fetch).min() {
+                Some(at) => (at - Utc::now())
                     .to_std()
                     .unwrap_or(Duration::ZERO)
                     .min(idle),
-                _ => idle,
+                None => idle,
             };
             tokio::select! {
                 _ = shutdown.changed() => {},
@@ -124,6 +143,73 @@ impl OutboxWorker {
         }
         metrics::counter!("giftrecon_outbox_steps_total", "kind" => job.kind.as_str(), "outcome" => outcome_label(&outcome)).increment(1);
         Ok(Some(StepReport {
+            job,
+            outcome,
+            recorded,
+        }))
+    }
+
+    /// Leases one due fetch job (an order a verified webhook only named, unknown to giftrecon),
+    /// reads the order from the vendor with no transaction open, and records it as a vendor
+    /// record. `None` when nothing is due.
+    #[tracing::instrument(skip(self), fields(worker = %self.name))]
+    pub async fn fetch_once(&self) -> anyhow::Result<Option<FetchReport>> {
+        let lease = chrono::Duration::seconds(self.settings.lease_secs as i64);
+        let Some(job) = vendor_fetch::claim_due(&self.db, &self.name, lease).await? else {
+            return Ok(None);
+        };
+        let vendor_id = app::domain::VendorId::parse(&job.vendor_id)?;
+        let vendor = vendors::get_vendor(&self.db, &vendor_id).await?;
+        let give_up = job.attempts >= self.settings.max_sync_attempts;
+        let later = |retry_after: Option<Duration>| {
+            Utc::now()
+                + self
+                    .backoff(job.attempts, retry_after)
+                    .max(ms(self.settings.sync_delay_ms))
+        };
+        let outcome = match self.adapter(&vendor) {
+            Err(reason) => FetchOutcome::Dead { reason },
+            Ok(adapter) => match adapter.fetch_order(&job.vendor_order_id).await {
+                Ok(Some(found)) => {
+                    FetchOutcome::Found(crate::webhooks::observed(&found, &vendor.status_mapping))
+                }
+                Ok(None) if !give_up => FetchOutcome::Retry {
+                    run_at: later(None),
+                    error: "the vendor does not know this order yet".into(),
+                },
+                Ok(None) => FetchOutcome::Dead {
+                    reason: "the vendor does not know this order".into(),
+                },
+                // Nothing to retry; the poller's next pass reads every order the vendor has.
+                Err(err @ VendorError::Unsupported { .. }) => FetchOutcome::Dead {
+                    reason: err.to_string(),
+                },
+                Err(err) if give_up => FetchOutcome::Dead {
+                    reason: err.to_string(),
+                },
+                Err(err) => FetchOutcome::Retry {
+                    run_at: later(retry_after(&err)),
+                    error: err.to_string(),
+                },
+            },
+        };
+        let recorded = vendor_fetch::finish(&self.db, &job, &self.name, &outcome)
+            .await?
+            .is_some();
+        if !recorded {
+            tracing::warn!(
+                job = job.id,
+                "lease lost before the fetch could be recorded; another worker has the job"
+            );
+        }
+        let label = match &outcome {
+            FetchOutcome::Found(_) => "found",
+            FetchOutcome::Retry { .. } => "retry",
+            FetchOutcome::Dead { .. } => "dead",
+        };
+        metrics::counter!("giftrecon_vendor_fetches_total", "vendor" => job.vendor_id.clone(), "outcome" => label)
+            .increment(1);
+        Ok(Some(FetchReport {
             job,
             outcome,
             recorded,

@@ -75,6 +75,32 @@ impl Poller {
         chrono::Duration::seconds(self.settings.lease_secs as i64)
     }
 
+    /// How often a leader renews its leases between passes: a third of the lease, so two
+    /// renewals may fail before it expires.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis((self.settings.lease_secs.max(1) * 1000 / 3).max(100))
+    }
+
+    /// Renews the leases on `vendors`; returns the vendors still led. A renewal that fails for
+    /// a database error is tried again at the next heartbeat (the lease may expire meanwhile,
+    /// and then the fencing token keeps this replica from writing).
+    pub async fn renew(&self, vendors: Vec<VendorId>) -> Vec<VendorId> {
+        let mut still_led = Vec::with_capacity(vendors.len());
+        for vendor in vendors {
+            match self.acquire(vendor.as_str()).await {
+                Ok(Some(_)) => still_led.push(vendor),
+                Ok(None) => {
+                    tracing::warn!(vendor = %vendor, holder = %self.holder, "poller lease lost to another replica");
+                }
+                Err(err) => {
+                    tracing::warn!(vendor = %vendor, error = %format!("{err:#}"), "poller lease not renewed; trying again");
+                    still_led.push(vendor);
+                }
+            }
+        }
+        still_led
+    }
+
     /// Tries to take (or renew) the vendor's lease.
     pub async fn acquire(&self, vendor_id: &str) -> anyhow::Result<Option<Lease>> {
         Ok(store::acquire_lease(&self.db, vendor_id, &self.holder, self.lease_ttl()).await?)
@@ -206,26 +232,46 @@ impl Poller {
     /// Polls every vendor every `interval_secs` until `shutdown` turns true. A replica that is
     /// not the leader tries again at the next tick (at most `lease_secs` after a leader dies,
     /// when the tick is shorter than the lease).
+    ///
+    /// Between passes the leader renews its leases every `lease_secs / 3` (a heartbeat), so
+    /// leadership stays put however long the interval; it moves only when the leader stops
+    /// renewing (it stopped, or cannot reach the database) and its lease expires, or when it
+    /// shuts down and releases the lease.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let interval = Duration::from_secs(self.settings.interval_secs.max(1));
         let retry = Duration::from_secs(self.settings.lease_secs.clamp(1, 60));
-        loop {
+        let heartbeat = self.heartbeat();
+        'passes: loop {
             if *shutdown.borrow() {
                 break;
             }
             let results = self.run_all_once().await;
-            let leading = results
-                .iter()
-                .any(|(_, r)| r.as_ref().is_ok_and(|r| r.leader));
+            let mut led: Vec<VendorId> = results
+                .into_iter()
+                .filter(|(_, r)| r.as_ref().is_ok_and(|r| r.leader))
+                .map(|(vendor, _)| vendor)
+                .collect();
             // Followers look again within the lease time, so they take over quickly.
-            let wait = if leading {
-                interval
-            } else {
+            let wait = if led.is_empty() {
                 interval.min(retry)
+            } else {
+                interval
             };
-            tokio::select! {
-                _ = shutdown.changed() => {},
-                _ = tokio::time::sleep(wait) => {},
+            let next_pass = tokio::time::Instant::now() + wait;
+            loop {
+                let nap = if led.is_empty() {
+                    next_pass
+                } else {
+                    (tokio::time::Instant::now() + heartbeat).min(next_pass)
+                };
+                tokio::select! {
+                    _ = shutdown.changed() => break 'passes,
+                    _ = tokio::time::sleep_until(nap) => {},
+                }
+                if tokio::time::Instant::now() >= next_pass {
+                    break;
+                }
+                led = self.renew(led).await;
             }
         }
         // Hand the leases over at once rather than making the next leader wait for expiry.

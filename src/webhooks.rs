@@ -11,8 +11,8 @@
 //! - the database unavailable → 503, so the vendor retries.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use app::domain::{GlState, StatusMapping, VendorId, VendorKind};
 use app::storage::vendor_records::ObservedOrder;
@@ -24,6 +24,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -109,21 +111,33 @@ async fn receive_webhook(
     let Ok(vendor_id) = VendorId::parse(&vendor) else {
         return answer(StatusCode::NOT_FOUND, json!({ "error": "unknown vendor" }));
     };
-    let vendor = match vendors::get_vendor(&state.db, &vendor_id).await {
-        Ok(vendor) => vendor,
-        Err(StorageError::NotFound { .. }) => {
-            return answer(StatusCode::NOT_FOUND, json!({ "error": "unknown vendor" }))
-        }
-        Err(err) => return unavailable(vendor_id.as_str(), &err),
-    };
     let vendor_label = vendor_id.as_str();
     let now = now_utc();
-    let secrets = match inbox::active_secrets(&state.db, vendor_label, now).await {
-        Ok(secrets) => secrets,
+    let mut keys = match state
+        .webhook_keys
+        .get(&state.db, &vendor_id, KEY_CACHE_TTL)
+        .await
+    {
+        Ok(Some(keys)) => keys,
+        Ok(None) => return answer(StatusCode::NOT_FOUND, json!({ "error": "unknown vendor" })),
         Err(err) => return unavailable(vendor_label, &err),
     };
-    let adapter = parser_for(vendor.kind);
-    if let Err(err) = adapter.verify_webhook(&headers, &body, &secrets, now) {
+    let adapter = parser_for(keys.kind);
+    let mut verified = adapter.verify_webhook(&headers, &body, &keys.active_at(now), now);
+    if verified.is_err() && keys.loaded.elapsed() >= KEY_RELOAD_ON_FAILURE_AFTER {
+        // A secret added since the keys were read verifies at once, not after the cache's TTL.
+        keys = match state
+            .webhook_keys
+            .get(&state.db, &vendor_id, KEY_RELOAD_ON_FAILURE_AFTER)
+            .await
+        {
+            Ok(Some(keys)) => keys,
+            Ok(None) => return answer(StatusCode::NOT_FOUND, json!({ "error": "unknown vendor" })),
+            Err(err) => return unavailable(vendor_label, &err),
+        };
+        verified = adapter.verify_webhook(&headers, &body, &keys.active_at(now), now);
+    }
+    if let Err(err) = verified {
         count(vendor_label, "unauthenticated");
         // The reason names the header or check that failed; never the body or a secret.
         tracing::warn!(vendor = vendor_label, reason = %err, "webhook rejected: bad signature");
@@ -135,7 +149,7 @@ async fn receive_webhook(
     let kept = kept_headers(&headers);
     let (result, status) = match adapter.parse_webhook(&headers, &body) {
         Ok(event) => {
-            let subject = subject_of(&event, &vendor.status_mapping);
+            let subject = subject_of(&event, &keys.status_mapping);
             let entry = InboxEntry {
                 vendor_id: vendor_label,
                 event_id: &event.event_id,
@@ -144,7 +158,7 @@ async fn receive_webhook(
                 body: &body,
             };
             (
-                state.webhooks.receive(&entry, subject).await,
+                state.webhooks.receive(&entry, body.clone(), subject).await,
                 StatusCode::OK,
             )
         }
@@ -187,7 +201,9 @@ async fn receive_webhook(
             if sync_queued {
                 state.outbox_wake.notify_one();
             }
-            tracing::info!(
+            // Debug, not info: one line per delivery would be most of the log at volume, and
+            // giftrecon_webhooks_total counts them.
+            tracing::debug!(
                 vendor = vendor_label,
                 state = stored,
                 advanced = advanced.is_some(),
@@ -236,6 +252,96 @@ pub fn observed(order: &VendorOrder, mapping: &StatusMapping) -> ObservedOrder {
     }
 }
 
+/// How long a vendor's kind, status mapping and webhook secrets are kept in memory: a secret
+/// added, retired or removed in the database takes effect within this (a secret retiring at a
+/// set time, at the end of a rotation's grace period, stops verifying exactly then).
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// A signature that fails against keys older than this re-reads them once (so a new secret
+/// verifies at once), at most this often per vendor whatever a forger sends.
+const KEY_RELOAD_ON_FAILURE_AFTER: Duration = Duration::from_millis(100);
+
+/// What verifying and mapping a vendor's webhooks needs, as read from the database.
+pub struct VendorKeys {
+    pub kind: VendorKind,
+    pub status_mapping: StatusMapping,
+    /// Secrets not retired when read, newest first, with when each retires.
+    secrets: Vec<(SecretString, Option<DateTime<Utc>>)>,
+    /// The secrets alone, for the usual case that none has retired since.
+    all: Vec<SecretString>,
+    /// The earliest retirement among them.
+    first_retirement: Option<DateTime<Utc>>,
+    loaded: Instant,
+}
+
+impl VendorKeys {
+    /// The secrets that verify at `now`.
+    fn active_at(&self, now: DateTime<Utc>) -> std::borrow::Cow<'_, [SecretString]> {
+        if self.first_retirement.is_none_or(|at| at > now) {
+            return std::borrow::Cow::Borrowed(&self.all);
+        }
+        std::borrow::Cow::Owned(
+            self.secrets
+                .iter()
+                .filter(|(_, retired_at)| inbox::secret_is_active(*retired_at, now))
+                .map(|(secret, _)| secret.clone())
+                .collect(),
+        )
+    }
+}
+
+/// Each vendor's [`VendorKeys`], read at most once per [`KEY_CACHE_TTL`]: a webhook costs no
+/// database read before its signature is checked.
+#[derive(Clone, Default)]
+pub struct KeyCache {
+    vendors: Arc<RwLock<HashMap<VendorId, Arc<VendorKeys>>>>,
+}
+
+impl KeyCache {
+    /// The vendor's keys, read again when older than `max_age`; `None` for an unknown vendor.
+    pub async fn get(
+        &self,
+        db: &Db,
+        vendor_id: &VendorId,
+        max_age: Duration,
+    ) -> Result<Option<Arc<VendorKeys>>, StorageError> {
+        let cached = self
+            .vendors
+            .read()
+            .expect("key cache lock")
+            .get(vendor_id)
+            .cloned();
+        if let Some(keys) = cached.filter(|k| k.loaded.elapsed() < max_age) {
+            return Ok(Some(keys));
+        }
+        let vendor = match vendors::get_vendor(db, vendor_id).await {
+            Ok(vendor) => vendor,
+            Err(StorageError::NotFound { .. }) => {
+                self.vendors
+                    .write()
+                    .expect("key cache lock")
+                    .remove(vendor_id);
+                return Ok(None);
+            }
+            Err(err) => return Err(err),
+        };
+        let secrets = inbox::webhook_secrets(db, vendor_id.as_str(), now_utc()).await?;
+        let keys = Arc::new(VendorKeys {
+            kind: vendor.kind,
+            status_mapping: vendor.status_mapping,
+            all: secrets.iter().map(|(secret, _)| secret.clone()).collect(),
+            first_retirement: secrets.iter().filter_map(|(_, at)| *at).min(),
+            secrets,
+            loaded: Instant::now(),
+        });
+        self.vendors
+            .write()
+            .expect("key cache lock")
+            .insert(vendor_id.clone(), keys.clone());
+        Ok(Some(keys))
+    }
+}
+
 /// Most events committed in one transaction.
 const MAX_BATCH: usize = 128;
 
@@ -250,25 +356,46 @@ struct PendingEvent {
     reply: oneshot::Sender<Result<Received, StorageError>>,
 }
 
-/// Group commit for verified webhooks: one task stores the events waiting at that moment in one
+/// Group commit for verified webhooks: a task stores the events waiting at that moment in one
 /// transaction and answers each only after the commit, so a 2xx still means durable while a
 /// burst costs one commit instead of one per event.
 ///
-/// Only on SQLite, which has one writer anyway: PostgreSQL commits concurrent transactions in
-/// parallel, and measured faster without it (see README: Performance).
+/// SQLite has one writer, so one task commits. PostgreSQL commits concurrent transactions in
+/// parallel, so there [`PG_COMMITTERS`] tasks take batches from the same queue (see README:
+/// Performance for the measurements behind both).
 #[derive(Clone)]
 pub struct WebhookBatcher {
     db: Db,
-    /// `None` on PostgreSQL: each event is its own transaction.
+    /// `None`: each event is its own transaction.
     queue: Option<mpsc::Sender<PendingEvent>>,
 }
 
+/// Tasks committing webhook batches at once on PostgreSQL.
+pub const PG_COMMITTERS: usize = 4;
+
 impl WebhookBatcher {
-    /// Starts the committing task; it ends when every clone of the batcher is dropped.
+    /// Starts the committing tasks; they end when every clone of the batcher is dropped.
     pub fn spawn(db: Db) -> WebhookBatcher {
-        let queue = matches!(db, Db::Sqlite(_)).then(|| {
+        let committers = match db {
+            Db::Sqlite(_) => 1,
+            Db::Postgres(_) => PG_COMMITTERS,
+        };
+        WebhookBatcher::spawn_with(db, committers)
+    }
+
+    /// With `committers` tasks (one on SQLite whatever is asked); 0 commits each event in its
+    /// own transaction, in the request's task.
+    pub fn spawn_with(db: Db, committers: usize) -> WebhookBatcher {
+        let committers = match db {
+            Db::Sqlite(_) => committers.min(1),
+            Db::Postgres(_) => committers,
+        };
+        let queue = (committers > 0).then(|| {
             let (queue, pending) = mpsc::channel(4 * MAX_BATCH);
-            tokio::spawn(commit_batches(db.clone(), pending));
+            let pending = Arc::new(tokio::sync::Mutex::new(pending));
+            for _ in 0..committers {
+                tokio::spawn(commit_batches(db.clone(), pending.clone()));
+            }
             queue
         });
         WebhookBatcher { db, queue }
@@ -278,6 +405,7 @@ impl WebhookBatcher {
     pub async fn receive(
         &self,
         entry: &InboxEntry<'_>,
+        body: Bytes,
         subject: EventSubject,
     ) -> Result<Received, StorageError> {
         let Some(queue) = &self.queue else {
@@ -289,7 +417,7 @@ impl WebhookBatcher {
             event_id: entry.event_id.to_string(),
             event_type: entry.event_type.unwrap_or_default().to_string(),
             headers: entry.headers.clone(),
-            body: Bytes::copy_from_slice(entry.body),
+            body,
             subject,
             reply,
         };
@@ -299,15 +427,23 @@ impl WebhookBatcher {
     }
 }
 
-async fn commit_batches(db: Db, mut pending: mpsc::Receiver<PendingEvent>) {
-    while let Some(first) = pending.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match pending.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+async fn commit_batches(db: Db, pending: Arc<tokio::sync::Mutex<mpsc::Receiver<PendingEvent>>>) {
+    loop {
+        let batch = {
+            // One committer takes what is waiting; the others wait for the next events.
+            let mut pending = pending.lock().await;
+            let Some(first) = pending.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match pending.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
             }
-        }
+            batch
+        };
         let answers = store_batch(&db, &batch).await;
         for (event, answer) in batch.into_iter().zip(answers) {
             // The sender may have gone (the vendor hung up): the event is stored all the same.

@@ -9,7 +9,7 @@
 ALTER TABLE vendor_records ADD COLUMN occurred_at TIMESTAMPTZ;
 UPDATE vendor_records SET occurred_at = COALESCE(created_at, first_seen_at);
 CREATE INDEX vendor_records_day ON vendor_records (vendor_id, occurred_at);
-CREATE INDEX orders_day ON orders (vendor_id, created_at);
+CREATE INDEX orders_day ON orders (vendor_id, created_at, id);
 
 -- Column names of a vendor's files, for vendors whose files do not use the generic names:
 -- a JSON object {field: column}.

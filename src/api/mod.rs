@@ -26,6 +26,8 @@ pub struct ApiState {
     pub outbox_wake: Arc<Notify>,
     /// Group commit for verified webhooks.
     pub webhooks: crate::webhooks::WebhookBatcher,
+    /// Each vendor's webhook verification keys, read at most once a second.
+    pub webhook_keys: crate::webhooks::KeyCache,
 }
 
 impl ApiState {
@@ -33,6 +35,7 @@ impl ApiState {
     pub fn new(db: Db, settings: OrderSettings, outbox_wake: Arc<Notify>) -> ApiState {
         ApiState {
             webhooks: crate::webhooks::WebhookBatcher::spawn(db.clone()),
+            webhook_keys: Default::default(),
             db,
             settings,
             outbox_wake,

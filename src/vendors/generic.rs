@@ -132,7 +132,74 @@ struct WireEvent {
     event_type: String,
     #[serde(default)]
     created_at: Option<DateTime<Utc>>,
-    order: WireOrder,
+    order: WireEventOrder,
+}
+
+/// The order in a webhook: the whole order, or only its id (a notice that it changed, to be
+/// read from the vendor).
+#[derive(Deserialize)]
+struct WireEventOrder {
+    vendor_order_id: String,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    reference_id: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    amount: Option<Box<RawValue>>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    brand_id: Option<String>,
+    #[serde(default)]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl WireEventOrder {
+    fn into_subject(self) -> Result<WebhookSubject, WebhookError> {
+        if self.vendor_order_id.is_empty() {
+            return Err(WebhookError::Unparseable(
+                "order.vendor_order_id is empty".to_owned(),
+            ));
+        }
+        let (status, amount, currency) = match (self.status, self.amount, self.currency) {
+            (None, None, None) => {
+                return Ok(WebhookSubject::OrderChanged {
+                    vendor_order_id: self.vendor_order_id,
+                })
+            }
+            (Some(status), Some(amount), Some(currency)) => (status, amount, currency),
+            (status, amount, _) => {
+                let missing = if status.is_none() {
+                    "order.status"
+                } else if amount.is_none() {
+                    "order.amount"
+                } else {
+                    "order.currency"
+                };
+                return Err(WebhookError::Unparseable(format!(
+                    "{missing} is missing (an order-only notice carries vendor_order_id alone)"
+                )));
+            }
+        };
+        let order = WireOrder {
+            vendor_order_id: self.vendor_order_id,
+            idempotency_key: self.idempotency_key,
+            reference_id: self.reference_id,
+            status,
+            amount,
+            currency,
+            brand_id: self.brand_id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+        .into_order()
+        .map_err(|e| WebhookError::Unparseable(e.to_string()))?;
+        Ok(WebhookSubject::Order(order))
+    }
 }
 
 #[async_trait::async_trait]
@@ -259,15 +326,11 @@ impl VendorAdapter for GenericAdapter {
         if event.event_id.is_empty() {
             return Err(WebhookError::Unparseable("event_id is empty".to_owned()));
         }
-        let order = event
-            .order
-            .into_order()
-            .map_err(|e| WebhookError::Unparseable(e.to_string()))?;
         Ok(WebhookEvent {
+            subject: event.order.into_subject()?,
             event_id: event.event_id,
             event_type: event.event_type,
             occurred_at: event.created_at,
-            subject: WebhookSubject::Order(order),
         })
     }
 }
@@ -620,11 +683,29 @@ mod tests {
             "not json",
             r#"{"event_id":"e","type":"t"}"#,
             &EVENT.replace("\"25.50\"", "1e3"),
+            // A status without an amount is neither a whole order nor an order-only notice.
+            r#"{"event_id":"e","type":"t","order":{"vendor_order_id":"o","status":"fulfilled"}}"#,
+            r#"{"event_id":"e","type":"t","order":{"vendor_order_id":""}}"#,
         ] {
             assert!(matches!(
                 adapter.parse_webhook(&Headers::new(), body.as_bytes()),
                 Err(WebhookError::Unparseable(_))
             ));
         }
+    }
+
+    #[test]
+    fn a_webhook_naming_only_the_order_is_a_notice_to_read_it() {
+        let adapter = GenericAdapter::new(endpoint("http://127.0.0.1:9"));
+        let body = r#"{"event_id":"e","type":"order.updated","order":{"vendor_order_id":"ord_9"}}"#;
+        let event = adapter
+            .parse_webhook(&Headers::new(), body.as_bytes())
+            .unwrap();
+        assert_eq!(
+            event.subject,
+            WebhookSubject::OrderChanged {
+                vendor_order_id: "ord_9".to_owned()
+            }
+        );
     }
 }

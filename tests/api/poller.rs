@@ -22,6 +22,7 @@ on_both_backends!(
     a_pass_cut_short_resumes_after_its_last_stored_page,
     a_stale_fencing_token_cannot_write,
     two_pollers_one_lease,
+    the_leader_keeps_its_lease_between_passes_until_it_stops,
     a_thousand_orders_with_lossy_webhooks_match_the_vendor_after_one_pass,
 );
 
@@ -42,7 +43,7 @@ fn keys(n: usize) -> Vec<String> {
 }
 
 /// Inserts an order at the simulator as if placed there, optionally announced by webhook.
-async fn sim_order(
+pub(crate) async fn sim_order(
     client: &reqwest::Client,
     sim: &SimHandle,
     key: &str,
@@ -298,6 +299,94 @@ async fn two_pollers_one_lease(db: TestDb) {
         .unwrap()
         .unwrap();
     assert_eq!(next.fencing_token, leader.fencing_token + 1);
+}
+
+/// The vendor's lease row once `holder` has it (waiting up to `within`): (token, expires at).
+async fn lease_held_by(
+    app: &TestApp,
+    holder: &str,
+    within: Duration,
+) -> (i64, chrono::DateTime<chrono::Utc>) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some((who, token, expires_at)) = store::lease_of(&app.db, "acme").await.unwrap() {
+            if who == holder && expires_at > app::storage::now_utc() {
+                return (token, expires_at);
+            }
+        }
+        assert!(Instant::now() < deadline, "{holder} never held the lease");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn the_leader_keeps_its_lease_between_passes_until_it_stops(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let sim = sim::spawn(SimConfig::default()).await.unwrap();
+    add_vendor(&app.db, "acme", Some(&sim.base_url()), &[SECRET]).await;
+    // Passes 4 s apart with a 2 s lease: without renewal between passes the lease would lapse
+    // for 2 s of every 4, and the follower (looking every 2 s) would take it.
+    let settings = PollerSettings {
+        interval_secs: 4,
+        lease_secs: 2,
+        ..settings()
+    };
+    let start = |holder: &str| {
+        let poller =
+            std::sync::Arc::new(Poller::new(app.db.clone(), settings.clone(), holder.into()));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        (stop, tokio::spawn(poller.run(stopped)))
+    };
+    let (_stop_a, a) = start("a");
+    let (token, _) = lease_held_by(&app, "a", Duration::from_secs(10)).await;
+    let (stop_b, b) = start("b");
+    // Across two pass intervals the leader keeps the lease, with the same token, never lapsed.
+    let watch_until = Instant::now() + Duration::from_secs(9);
+    while Instant::now() < watch_until {
+        let (holder, now_token, expires_at) =
+            store::lease_of(&app.db, "acme").await.unwrap().unwrap();
+        assert_eq!((holder.as_str(), now_token), ("a", token));
+        assert!(expires_at > app::storage::now_utc(), "the lease lapsed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The leader dies without releasing: the follower takes over, but only after expiry.
+    a.abort();
+    let _ = a.await;
+    let (_, _, last_expiry_of_a) = store::lease_of(&app.db, "acme").await.unwrap().unwrap();
+    let (b_token, b_expires) = lease_held_by(&app, "b", Duration::from_secs(10)).await;
+    assert_eq!(b_token, token + 1);
+    let b_acquired = b_expires - chrono::Duration::seconds(settings.lease_secs as i64);
+    assert!(
+        b_acquired >= last_expiry_of_a,
+        "b took the lease at {b_acquired} while a's ran to {last_expiry_of_a}"
+    );
+    // The old leader's token is fenced off.
+    let stale = store::Lease {
+        vendor_id: "acme".into(),
+        holder: "a".into(),
+        fencing_token: token,
+        expires_at: last_expiry_of_a,
+    };
+    assert_eq!(
+        store::store_page(&app.db, &stale, &[], None).await.unwrap(),
+        None
+    );
+    assert!(!store::begin_pass(
+        &app.db,
+        &stale,
+        app::storage::now_utc(),
+        app::storage::now_utc()
+    )
+    .await
+    .unwrap());
+    // A leader that shuts down releases its lease: the next replica need not wait for expiry.
+    stop_b.send(true).unwrap();
+    b.await.unwrap();
+    let ttl = chrono::Duration::seconds(settings.lease_secs as i64);
+    let next = store::acquire_lease(&app.db, "acme", "c", ttl)
+        .await
+        .unwrap()
+        .expect("released on shutdown");
+    assert_eq!(next.fencing_token, token + 2);
 }
 
 /// Waits until every delivery the simulator will make has ended (sent or given up).

@@ -350,6 +350,9 @@ async fn rotation_keeps_old_and_new_during_grace_then_drops_the_old(db: TestDb) 
             .map(|_| ())
     })
     .unwrap();
+    // Verification keys are cached for at most KEY_CACHE_TTL: a change made in the database
+    // (here, by hand) takes effect within it.
+    tokio::time::sleep(giftrecon::webhooks::KEY_CACHE_TTL).await;
     let e3 = event("r3", "key-1", "v-1", "refunded", "2026-12-01T10:00:03Z");
     assert_eq!(post_signed(&app, &e3, "old-secret").await, 401);
     assert_eq!(gl_state(&app, &order_id).await, GlState::Fulfilled);

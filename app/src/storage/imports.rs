@@ -60,7 +60,8 @@ pub type Batch = Result<Vec<FileRecord>, String>;
 pub const BATCH_ROWS: usize = 500;
 const COLUMNS: usize = 15;
 
-fn upsert_sql(rows: usize) -> String {
+fn upsert_sql(db: &Db, rows: usize) -> String {
+    let mut params = super::Placeholders::new(db);
     let mut sql = String::from(
         "INSERT INTO vendor_records (vendor_id, vendor_order_id, vendor_key, reference_id,
             brand_id, amount_minor, currency, status, gl_state, source, created_at, updated_at,
@@ -70,14 +71,7 @@ fn upsert_sql(rows: usize) -> String {
         if r > 0 {
             sql.push(',');
         }
-        sql.push('(');
-        for c in 0..COLUMNS {
-            if c > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("${}", r * COLUMNS + c + 1));
-        }
-        sql.push(')');
+        params.tuple(&mut sql, COLUMNS);
     }
     sql.push_str(
         " ON CONFLICT (vendor_id, vendor_order_id) DO UPDATE
@@ -107,17 +101,12 @@ fn upsert_sql(rows: usize) -> String {
     sql
 }
 
-fn existing_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "SELECT COUNT(*) FROM vendor_records WHERE vendor_id = $1 AND vendor_order_id IN (",
-    );
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!("${}", r + 2));
-    }
-    sql.push(')');
+fn existing_sql(db: &Db, rows: usize) -> String {
+    let mut params = super::Placeholders::new(db);
+    let mut sql = String::from("SELECT COUNT(*) FROM vendor_records WHERE vendor_id = ");
+    params.push(&mut sql);
+    sql.push_str(" AND vendor_order_id IN ");
+    params.tuple(&mut sql, rows);
     sql
 }
 
@@ -144,14 +133,14 @@ pub async fn import_vendor_file(
                 }
                 let full = batch.len() == BATCH_ROWS;
                 let upsert = if full {
-                    upsert_full.get_or_insert_with(|| upsert_sql(BATCH_ROWS)).clone()
+                    upsert_full.get_or_insert_with(|| upsert_sql(db, BATCH_ROWS)).clone()
                 } else {
-                    upsert_sql(batch.len())
+                    upsert_sql(db, batch.len())
                 };
                 let existing = if full {
-                    existing_full.get_or_insert_with(|| existing_sql(BATCH_ROWS)).clone()
+                    existing_full.get_or_insert_with(|| existing_sql(db, BATCH_ROWS)).clone()
                 } else {
-                    existing_sql(batch.len())
+                    existing_sql(db, batch.len())
                 };
                 let mut count = sqlx::query_scalar::<_, i64>(&existing).bind(&import.vendor_id);
                 for r in &batch {

@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod tokens;
 mod url;
 pub mod users;
+pub mod vendor_fetch;
 pub mod vendor_records;
 pub mod vendors;
 pub mod webhooks;
@@ -31,7 +32,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::Connection;
+use sqlx::{ConnectOptions, Connection};
 
 pub use url::{redact, Backend, DatabaseUrl, DatabaseUrlError, DEFAULT_SQLITE_FILE};
 
@@ -52,6 +53,11 @@ pub enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
+
+/// Statements slower than this are logged at debug level only: bulk imports and reconciliation
+/// runs are slow by nature, and a warning on every run would teach operators to ignore warnings.
+const SLOW_STATEMENT: Duration = Duration::from_secs(1);
+const SLOW_STATEMENT_LEVEL: log::LevelFilter = log::LevelFilter::Debug;
 
 /// How long to wait for a database before saying it cannot be reached.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,7 +83,8 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
+                    .busy_timeout(Duration::from_secs(5))
+                    .log_slow_statements(SLOW_STATEMENT_LEVEL, SLOW_STATEMENT);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(CONNECT_TIMEOUT)
@@ -90,10 +97,12 @@ impl Db {
                 Ok(Db::Sqlite(pool))
             }
             DatabaseUrl::Postgres { raw } => {
-                let options = PgConnectOptions::from_str(raw).map_err(|e| ConnectError::Open {
-                    url: url.to_string(),
-                    reason: describe(&e),
-                })?;
+                let options = PgConnectOptions::from_str(raw)
+                    .map_err(|e| ConnectError::Open {
+                        url: url.to_string(),
+                        reason: describe(&e),
+                    })?
+                    .log_slow_statements(SLOW_STATEMENT_LEVEL, SLOW_STATEMENT);
                 // One direct connection first: a pool would only report "timed out", while the
                 // driver says what is wrong (refused, unknown database, authentication).
                 let probe = tokio::time::timeout(
@@ -252,4 +261,43 @@ pub fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+/// Placeholders numbered in the order they appear, each bound once in that order: `?` on SQLite,
+/// `$n` on PostgreSQL. (With `$n` SQLite looks every name up in a list while preparing and
+/// binding: quadratic, and most of a large batch's cost.)
+pub struct Placeholders {
+    pub sqlite: bool,
+    count: usize,
+}
+
+impl Placeholders {
+    pub fn new(db: &Db) -> Placeholders {
+        Placeholders {
+            sqlite: matches!(db, Db::Sqlite(_)),
+            count: 0,
+        }
+    }
+
+    pub fn push(&mut self, sql: &mut String) {
+        use std::fmt::Write;
+        self.count += 1;
+        if self.sqlite {
+            sql.push('?');
+        } else {
+            let _ = write!(sql, "${}", self.count);
+        }
+    }
+
+    /// `(p, p, …)` of `width` placeholders.
+    pub fn tuple(&mut self, sql: &mut String, width: usize) {
+        sql.push('(');
+        for i in 0..width {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            self.push(sql);
+        }
+        sql.push(')');
+    }
 }

@@ -33,19 +33,13 @@ pub struct Imported {
     pub conflict_count: u64,
 }
 
-fn placeholders(sql: &mut String, rows: usize, columns: usize, first: usize) {
+fn placeholders(db: &Db, sql: &mut String, rows: usize, columns: usize) {
+    let mut params = super::Placeholders::new(db);
     for r in 0..rows {
         if r > 0 {
             sql.push(',');
         }
-        sql.push('(');
-        for c in 0..columns {
-            if c > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("${}", first + r * columns + c));
-        }
-        sql.push(')');
+        params.tuple(sql, columns);
     }
 }
 
@@ -70,16 +64,13 @@ pub async fn import_orders(
                     continue;
                 }
                 done.rows += batch.len() as u64;
+                let mut params = super::Placeholders::new(db);
                 let mut sql = String::from(
-                    "SELECT idempotency_key, request_hash FROM orders WHERE owner = $1 AND idempotency_key IN (",
+                    "SELECT idempotency_key, request_hash FROM orders WHERE owner = ",
                 );
-                for i in 0..batch.len() {
-                    if i > 0 {
-                        sql.push(',');
-                    }
-                    sql.push_str(&format!("${}", i + 2));
-                }
-                sql.push(')');
+                params.push(&mut sql);
+                sql.push_str(" AND idempotency_key IN ");
+                params.tuple(&mut sql, batch.len());
                 let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(owner);
                 for (_, o) in &batch {
                     query = query.bind(&o.idempotency_key);
@@ -115,7 +106,7 @@ pub async fn import_orders(
                         vendor_order_id, vendor_status, attention_reason, source, created_at, updated_at)
                      VALUES ",
                 );
-                placeholders(&mut sql, fresh.len(), 18, 1);
+                placeholders(db, &mut sql, fresh.len(), 18);
                 sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
                 let mut insert = sqlx::query_scalar::<_, String>(&sql);
                 for o in &fresh {
@@ -152,7 +143,7 @@ pub async fn import_orders(
                 let mut sql = String::from(
                     "INSERT INTO order_events (order_id, kind, detail, actor, created_at) VALUES ",
                 );
-                placeholders(&mut sql, created.len(), 5, 1);
+                placeholders(db, &mut sql, created.len(), 5);
                 let mut events = sqlx::query(&sql);
                 for o in &created {
                     events = events
@@ -173,7 +164,7 @@ pub async fn import_orders(
                     let mut sql = String::from(
                         "INSERT INTO outbox_jobs (kind, order_id, state, attempts, run_at, created_at, updated_at) VALUES ",
                     );
-                    placeholders(&mut sql, queued.len(), 7, 1);
+                    placeholders(db, &mut sql, queued.len(), 7);
                     let mut jobs = sqlx::query(&sql);
                     for o in &queued {
                         jobs = jobs

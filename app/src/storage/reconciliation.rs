@@ -391,7 +391,7 @@ pub async fn run(
                         r.currency AS r_currency, r.status AS r_status
                    FROM orders o LEFT JOIN vendor_records r ON r.order_id = o.id
                   WHERE o.vendor_id = $1 AND o.created_at >= $2 AND o.created_at < $3
-                  ORDER BY o.id",
+                  ORDER BY o.created_at, o.id",
             )
             .bind(vendor_id)
             .bind(window.start)

@@ -67,18 +67,32 @@ macro_rules! record_observation {
             let obs: &$crate::storage::vendor_records::ObservedOrder = $obs;
             let vendor_id: &str = $vendor_id;
             let now: chrono::DateTime<chrono::Utc> = $now;
-            let find_order = format!(
-                "SELECT id, gl_state FROM orders
-                  WHERE vendor_id = $1 AND (vendor_key = $2 OR vendor_order_id = $3)
-                  ORDER BY CASE WHEN vendor_key = $2 THEN 0 ELSE 1 END LIMIT 1{}",
+            // By our key first, then by the vendor's order id: two indexed lookups. (One query
+            // with `vendor_key = $2 OR vendor_order_id = $3` made SQLite scan every order of
+            // the vendor.)
+            let by_key = format!(
+                "SELECT id, gl_state FROM orders WHERE vendor_id = $1 AND vendor_key = $2{}",
                 $lock
             );
-            let order: Option<(String, String)> = sqlx::query_as(&find_order)
-                .bind(vendor_id)
-                .bind(&obs.vendor_key)
-                .bind(&obs.vendor_order_id)
-                .fetch_optional(&mut **$tx)
-                .await?;
+            let by_vendor_order_id = format!(
+                "SELECT id, gl_state FROM orders WHERE vendor_id = $1 AND vendor_order_id = $2 LIMIT 1{}",
+                $lock
+            );
+            let mut order: Option<(String, String)> = None;
+            if let Some(key) = &obs.vendor_key {
+                order = sqlx::query_as(&by_key)
+                    .bind(vendor_id)
+                    .bind(key)
+                    .fetch_optional(&mut **$tx)
+                    .await?;
+            }
+            if order.is_none() {
+                order = sqlx::query_as(&by_vendor_order_id)
+                    .bind(vendor_id)
+                    .bind(&obs.vendor_order_id)
+                    .fetch_optional(&mut **$tx)
+                    .await?;
+            }
             sqlx::query(
                 "INSERT INTO vendor_records (vendor_id, vendor_order_id, vendor_key, reference_id,
                     brand_id, amount_minor, currency, status, gl_state, order_id, source,
