@@ -121,6 +121,9 @@ pub async fn import_vendor_file(
 ) -> Result<ImportRecord, StorageError> {
     let now = now_utc();
     let abort = |what: String| StorageError::Conflict { what };
+    // PostgreSQL plans each batch afresh (a plan cached while the table was small would keep
+    // scanning it); SQLite keeps its prepared statements.
+    let cache = matches!(db, Db::Sqlite(_));
     on_db!(db, pool => {
         async {
             let mut tx = pool.begin().await?;
@@ -142,12 +145,14 @@ pub async fn import_vendor_file(
                 } else {
                     existing_sql(db, batch.len())
                 };
-                let mut count = sqlx::query_scalar::<_, i64>(&existing).bind(&import.vendor_id);
+                let mut count = sqlx::query_scalar::<_, i64>(&existing)
+                    .persistent(cache)
+                    .bind(&import.vendor_id);
                 for r in &batch {
                     count = count.bind(&r.vendor_order_id);
                 }
                 let already = count.fetch_one(&mut *tx).await?;
-                let mut query = sqlx::query(&upsert);
+                let mut query = sqlx::query(&upsert).persistent(cache);
                 for r in &batch {
                     query = query
                         .bind(&import.vendor_id)

@@ -54,6 +54,9 @@ pub async fn import_orders(
     max_reported: usize,
     write: bool,
 ) -> Result<Imported, StorageError> {
+    // PostgreSQL plans each batch afresh: a cached plan made while the table was small (a
+    // sequential scan) would be kept as it grows. SQLite keeps its prepared statements.
+    let cache = matches!(db, Db::Sqlite(_));
     on_db!(db, pool => {
         async {
             let mut tx = pool.begin().await?;
@@ -71,7 +74,9 @@ pub async fn import_orders(
                 params.push(&mut sql);
                 sql.push_str(" AND idempotency_key IN ");
                 params.tuple(&mut sql, batch.len());
-                let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(owner);
+                let mut query = sqlx::query_as::<_, (String, String)>(&sql)
+                    .persistent(cache)
+                    .bind(owner);
                 for (_, o) in &batch {
                     query = query.bind(&o.idempotency_key);
                 }
@@ -108,7 +113,7 @@ pub async fn import_orders(
                 );
                 placeholders(db, &mut sql, fresh.len(), 18);
                 sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
-                let mut insert = sqlx::query_scalar::<_, String>(&sql);
+                let mut insert = sqlx::query_scalar::<_, String>(&sql).persistent(cache);
                 for o in &fresh {
                     insert = insert
                         .bind(&o.id)
@@ -144,7 +149,7 @@ pub async fn import_orders(
                     "INSERT INTO order_events (order_id, kind, detail, actor, created_at) VALUES ",
                 );
                 placeholders(db, &mut sql, created.len(), 5);
-                let mut events = sqlx::query(&sql);
+                let mut events = sqlx::query(&sql).persistent(cache);
                 for o in &created {
                     events = events
                         .bind(&o.id)
@@ -165,7 +170,7 @@ pub async fn import_orders(
                         "INSERT INTO outbox_jobs (kind, order_id, state, attempts, run_at, created_at, updated_at) VALUES ",
                     );
                     placeholders(db, &mut sql, queued.len(), 7);
-                    let mut jobs = sqlx::query(&sql);
+                    let mut jobs = sqlx::query(&sql).persistent(cache);
                     for o in &queued {
                         jobs = jobs
                             .bind("place_order")
