@@ -8,7 +8,9 @@
 
 ALTER TABLE vendor_records ADD COLUMN occurred_at TIMESTAMPTZ;
 UPDATE vendor_records SET occurred_at = COALESCE(created_at, first_seen_at);
-CREATE INDEX vendor_records_day ON vendor_records (vendor_id, occurred_at);
+-- Only records no order claims yet: the ones linking and the vendor-only scan look at.
+CREATE INDEX vendor_records_unlinked ON vendor_records (vendor_id, occurred_at)
+    WHERE order_id IS NULL;
 CREATE INDEX orders_day ON orders (vendor_id, created_at, id);
 
 -- Column names of a vendor's files, for vendors whose files do not use the generic names:

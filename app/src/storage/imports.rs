@@ -62,10 +62,22 @@ const COLUMNS: usize = 15;
 
 fn upsert_sql(db: &Db, rows: usize) -> String {
     let mut params = super::Placeholders::new(db);
+    // Each row is linked to its order as it is written (by key, else by the vendor's order
+    // id, else by the reference it echoes): one index probe now instead of rewriting every
+    // record when the day is reconciled.
     let mut sql = String::from(
         "INSERT INTO vendor_records (vendor_id, vendor_order_id, vendor_key, reference_id,
             brand_id, amount_minor, currency, status, gl_state, source, created_at, updated_at,
-            first_seen_at, last_seen_at, occurred_at) VALUES ",
+            first_seen_at, last_seen_at, occurred_at, order_id)
+         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7,
+            v.column8, v.column9, v.column10, v.column11, v.column12, v.column13, v.column14,
+            v.column15,
+            COALESCE(
+              (SELECT o.id FROM orders o WHERE o.vendor_id = v.column1 AND o.vendor_key = v.column3),
+              (SELECT o.id FROM orders o WHERE o.vendor_id = v.column1
+                  AND o.vendor_order_id = v.column2 ORDER BY o.id LIMIT 1),
+              (SELECT o.id FROM orders o WHERE o.vendor_id = v.column1 AND o.id = v.column4))
+         FROM (VALUES ",
     );
     for r in 0..rows {
         if r > 0 {
@@ -73,6 +85,8 @@ fn upsert_sql(db: &Db, rows: usize) -> String {
         }
         params.tuple(&mut sql, COLUMNS);
     }
+    // `WHERE true`: SQLite's grammar needs it between a SELECT and its upsert clause.
+    sql.push_str(") AS v WHERE true");
     sql.push_str(
         " ON CONFLICT (vendor_id, vendor_order_id) DO UPDATE
             SET vendor_key = COALESCE(excluded.vendor_key, vendor_records.vendor_key),
@@ -86,7 +100,8 @@ fn upsert_sql(db: &Db, rows: usize) -> String {
                 created_at = excluded.created_at,
                 updated_at = COALESCE(excluded.updated_at, vendor_records.updated_at),
                 last_seen_at = excluded.last_seen_at,
-                occurred_at = excluded.occurred_at
+                occurred_at = excluded.occurred_at,
+                order_id = COALESCE(vendor_records.order_id, excluded.order_id)
           WHERE (vendor_records.updated_at IS NULL OR excluded.updated_at IS NULL
                  OR excluded.updated_at >= vendor_records.updated_at)
             AND (vendor_records.amount_minor IS DISTINCT FROM excluded.amount_minor
@@ -145,13 +160,24 @@ pub async fn import_vendor_file(
                 } else {
                     existing_sql(db, batch.len())
                 };
-                let mut count = sqlx::query_scalar::<_, i64>(&existing)
-                    .persistent(cache)
-                    .bind(&import.vendor_id);
-                for r in &batch {
-                    count = count.bind(&r.vendor_order_id);
-                }
-                let already = count.fetch_one(&mut *tx).await?;
+                // SQLite: count what exists, then upsert. PostgreSQL: the upsert itself says which
+                // rows it inserted (xmax = 0) and which it updated; no lookup per batch.
+                let already = if cache {
+                    let mut count = sqlx::query_scalar::<_, i64>(&existing)
+                        .persistent(cache)
+                        .bind(&import.vendor_id);
+                    for r in &batch {
+                        count = count.bind(&r.vendor_order_id);
+                    }
+                    Some(count.fetch_one(&mut *tx).await?)
+                } else {
+                    None
+                };
+                let upsert = if cache {
+                    upsert
+                } else {
+                    format!("{upsert} RETURNING (xmax = 0)")
+                };
                 let mut query = sqlx::query(&upsert).persistent(cache);
                 for r in &batch {
                     query = query
@@ -171,8 +197,21 @@ pub async fn import_vendor_file(
                         .bind(now)
                         .bind(r.created_at);
                 }
-                let changed = query.execute(&mut *tx).await?.rows_affected() as i64;
-                let fresh = batch.len() as i64 - already;
+                let (fresh, changed) = match already {
+                    Some(already) => {
+                        let changed = query.execute(&mut *tx).await?.rows_affected() as i64;
+                        (batch.len() as i64 - already, changed)
+                    }
+                    None => {
+                        use sqlx::Row;
+                        let rows = query.fetch_all(&mut *tx).await?;
+                        let mut fresh = 0;
+                        for row in &rows {
+                            fresh += i64::from(row.try_get::<bool, _>(0)?);
+                        }
+                        (fresh, rows.len() as i64)
+                    }
+                };
                 rows += batch.len() as i64;
                 inserted += fresh;
                 updated += changed - fresh;

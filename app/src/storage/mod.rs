@@ -84,6 +84,9 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5))
+                    // 32 MiB of page cache per connection (SQLite's default is 2 MiB): a million
+                    // rows' indexes stop thrashing the OS cache during imports and runs.
+                    .pragma("cache_size", "-32768")
                     .log_slow_statements(SLOW_STATEMENT_LEVEL, SLOW_STATEMENT);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)

@@ -67,78 +67,90 @@ pub async fn import_orders(
                     continue;
                 }
                 done.rows += batch.len() as u64;
-                let mut params = super::Placeholders::new(db);
-                let mut sql = String::from(
-                    "SELECT idempotency_key, request_hash FROM orders WHERE owner = ",
-                );
-                params.push(&mut sql);
-                sql.push_str(" AND idempotency_key IN ");
-                params.tuple(&mut sql, batch.len());
-                let mut query = sqlx::query_as::<_, (String, String)>(&sql)
-                    .persistent(cache)
-                    .bind(owner);
-                for (_, o) in &batch {
-                    query = query.bind(&o.idempotency_key);
+                // Insert first (a fresh import then needs no lookups at all); only the rows that
+                // did not go in are looked up, to tell a repeat from a conflict. Once a conflict
+                // is known nothing will be kept: later batches are only checked.
+                let writing = write && done.conflict_count == 0;
+                let mut inserted = std::collections::HashSet::new();
+                if writing {
+                    let mut sql = String::from(
+                        "INSERT INTO orders (id, owner, idempotency_key, request_hash, vendor_id, vendor_key,
+                            customer_id, brand_id, amount_minor, currency, submission, gl_state,
+                            vendor_order_id, vendor_status, attention_reason, source, created_at, updated_at)
+                         VALUES ",
+                    );
+                    placeholders(db, &mut sql, batch.len(), 18);
+                    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
+                    let mut insert = sqlx::query_scalar::<_, String>(&sql).persistent(cache);
+                    for (_, o) in &batch {
+                        insert = insert
+                            .bind(&o.id)
+                            .bind(&o.owner)
+                            .bind(&o.idempotency_key)
+                            .bind(&o.request_hash)
+                            .bind(&o.vendor_id)
+                            .bind(&o.vendor_key)
+                            .bind(&o.customer_id)
+                            .bind(&o.brand_id)
+                            .bind(o.amount.minor_units())
+                            .bind(o.amount.currency().code())
+                            .bind(o.submission.as_str())
+                            .bind(o.gl_state.as_str())
+                            .bind(&o.vendor_order_id)
+                            .bind(&o.vendor_status)
+                            .bind(&o.attention_reason)
+                            .bind(&o.source)
+                            .bind(o.created_at)
+                            .bind(o.updated_at);
+                    }
+                    inserted = insert.fetch_all(&mut *tx).await?.into_iter().collect();
                 }
-                let existing: HashMap<String, String> =
-                    query.fetch_all(&mut *tx).await?.into_iter().collect();
-                let mut fresh = Vec::with_capacity(batch.len());
-                for (line, order) in &batch {
-                    match existing.get(&order.idempotency_key) {
-                        None => fresh.push(order),
-                        Some(hash) if *hash == order.request_hash => done.already_imported += 1,
-                        Some(_) => {
+                let left: Vec<&(u64, Order)> =
+                    batch.iter().filter(|(_, o)| !inserted.contains(&o.id)).collect();
+                if !left.is_empty() {
+                    let mut params = super::Placeholders::new(db);
+                    let mut sql = String::from(
+                        "SELECT idempotency_key, request_hash FROM orders WHERE owner = ",
+                    );
+                    params.push(&mut sql);
+                    sql.push_str(" AND idempotency_key IN ");
+                    params.tuple(&mut sql, left.len());
+                    let mut query = sqlx::query_as::<_, (String, String)>(&sql)
+                        .persistent(cache)
+                        .bind(owner);
+                    for (_, o) in &left {
+                        query = query.bind(&o.idempotency_key);
+                    }
+                    let existing: HashMap<String, String> =
+                        query.fetch_all(&mut *tx).await?.into_iter().collect();
+                    for (line, order) in left {
+                        let problem = match existing.get(&order.idempotency_key) {
+                            Some(hash) if *hash == order.request_hash => {
+                                done.already_imported += 1;
+                                None
+                            }
+                            Some(_) => Some(format!(
+                                "idempotency_key: {:?} was already imported for a different order",
+                                order.idempotency_key
+                            )),
+                            // Not stored, not ours: another owner's order holds its vendor key.
+                            None if writing => Some(format!(
+                                "idempotency_key: {:?} is already the vendor key of another order of vendor {:?}",
+                                order.idempotency_key, order.vendor_id
+                            )),
+                            None => None,
+                        };
+                        if let Some(problem) = problem {
                             done.conflict_count += 1;
                             if done.conflicts.len() < max_reported {
-                                done.conflicts.push((
-                                    *line,
-                                    format!(
-                                        "idempotency_key: {:?} was already imported for a different order",
-                                        order.idempotency_key
-                                    ),
-                                ));
+                                done.conflicts.push((*line, problem));
                             }
                         }
                     }
                 }
-                // Once a conflict is known nothing will be kept: only keep checking.
-                if !write || done.conflict_count > 0 || fresh.is_empty() {
-                    continue;
-                }
-                let mut sql = String::from(
-                    "INSERT INTO orders (id, owner, idempotency_key, request_hash, vendor_id, vendor_key,
-                        customer_id, brand_id, amount_minor, currency, submission, gl_state,
-                        vendor_order_id, vendor_status, attention_reason, source, created_at, updated_at)
-                     VALUES ",
-                );
-                placeholders(db, &mut sql, fresh.len(), 18);
-                sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
-                let mut insert = sqlx::query_scalar::<_, String>(&sql).persistent(cache);
-                for o in &fresh {
-                    insert = insert
-                        .bind(&o.id)
-                        .bind(&o.owner)
-                        .bind(&o.idempotency_key)
-                        .bind(&o.request_hash)
-                        .bind(&o.vendor_id)
-                        .bind(&o.vendor_key)
-                        .bind(&o.customer_id)
-                        .bind(&o.brand_id)
-                        .bind(o.amount.minor_units())
-                        .bind(o.amount.currency().code())
-                        .bind(o.submission.as_str())
-                        .bind(o.gl_state.as_str())
-                        .bind(&o.vendor_order_id)
-                        .bind(&o.vendor_status)
-                        .bind(&o.attention_reason)
-                        .bind(&o.source)
-                        .bind(o.created_at)
-                        .bind(o.updated_at);
-                }
-                let inserted: std::collections::HashSet<String> =
-                    insert.fetch_all(&mut *tx).await?.into_iter().collect();
-                let created: Vec<&Order> = fresh
-                    .into_iter()
+                let created: Vec<&Order> = batch
+                    .iter()
+                    .map(|(_, o)| o)
                     .filter(|o| inserted.contains(&o.id))
                     .collect();
                 if created.is_empty() {
