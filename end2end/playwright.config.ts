@@ -2,13 +2,15 @@ import { defineConfig } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { E2E_PASSWORD, E2E_USER } from './e2e-user';
+import { E2E_FINANCE, E2E_PASSWORD, E2E_USER } from './e2e-user';
 
 // The server under test: the binary cargo-leptos built, with its site beside it in target/site.
 const binary = process.env.GIFTRECON_BIN ?? path.resolve(__dirname, '../target/debug/giftrecon');
 const port = Number(process.env.GIFTRECON_E2E_PORT ?? 3107);
 // A fresh data folder per run, as an operator would start giftrecon in their own folder.
 const dataDir = process.env.GIFTRECON_E2E_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'giftrecon-e2e-'));
+// A reconciled day with two discrepancies, made as finance would: import both files, reconcile.
+const fixtures = path.resolve(__dirname, 'fixtures');
 
 export default defineConfig({
   testDir: './tests',
@@ -45,6 +47,10 @@ export default defineConfig({
       `env -u DATABASE_URL -u GIFTRECON_CONFIG -u GIFTRECON_ADDR sh -c '` +
       // (a reused GIFTRECON_E2E_DIR already has the user: then adding it fails harmlessly)
       `{ printf "%s\\n" "$E2E_PASSWORD" | "${binary}" user add ${E2E_USER} --role admin --password-stdin || true; } && ` +
+      `{ printf "%s\\n" "$E2E_PASSWORD" | "${binary}" user add ${E2E_FINANCE} --role finance_preparer --password-stdin || true; } && ` +
+      `{ "${binary}" vendor add acme && "${binary}" import orders "${fixtures}/orders.csv" --vendor acme && ` +
+      `"${binary}" import vendor "${fixtures}/vendor.csv" --vendor acme && ` +
+      `"${binary}" reconcile --vendor acme --date 2026-12-01 || true; } >/dev/null && ` +
       `exec "${binary}" serve --addr 127.0.0.1:${port}'`,
     cwd: dataDir,
     env: { RUST_LOG: 'warn', E2E_PASSWORD: E2E_PASSWORD },

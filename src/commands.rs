@@ -767,6 +767,7 @@ async fn report(db: &Db, command: crate::cli::ReportCommand) -> anyhow::Result<(
                 class: class.as_deref().map(parse_class).transpose()?,
                 state: state.as_deref().map(parse_state).transpose()?,
                 limit: None,
+                offset: None,
             };
             let items = reconciliation::list(db, &filter).await?;
             match format {

@@ -254,6 +254,7 @@ pub async fn discrepancies(
             class,
             state: state_filter,
             limit: None,
+            offset: None,
         },
     )
     .await

@@ -27,7 +27,7 @@ on_both_backends!(
 type ServerFnCase = (&'static str, &'static str, &'static str, &'static [Role]);
 
 /// Every server function with valid arguments and the roles that may call it.
-fn server_fns() -> [ServerFnCase; 7] {
+fn server_fns() -> [ServerFnCase; 8] {
     use app::server::access;
     use app::server::admin::{AddUser, DisableUser, ListAuditLog, ListUsers};
     [
@@ -68,6 +68,13 @@ fn server_fns() -> [ServerFnCase; 7] {
             app::server::close::ListClose::PATH,
             r#"{"vendor":"acme","date":"2026-12-03"}"#,
             access::VIEW_CLOSE,
+        ),
+        // resolve_discrepancy changes state; tests/api/queues.rs has its matrix.
+        (
+            "list_discrepancies",
+            app::server::discrepancies::ListDiscrepancies::PATH,
+            r#"{"vendor":"","class":"","state":"open","from":"","to":"","page":0}"#,
+            access::VIEW_QUEUES,
         ),
     ]
 }
@@ -137,8 +144,9 @@ async fn authorization_matrix(db: TestDb) {
     })
     .unwrap();
     // support: list_vendors, list_users, add_user, disable_user, list_audit_log, list_close; the
-    // preparer the four admin/audit ones; the approver the three user ones; the admin list_close.
-    assert_eq!(denied, 6 + 4 + 3 + 1);
+    // preparer the four admin/audit ones; the approver the three user ones; the admin list_close
+    // and list_discrepancies.
+    assert_eq!(denied, 6 + 4 + 3 + 2);
 }
 
 async fn sign_in_sets_a_strict_cookie_and_stores_only_a_hash(db: TestDb) {

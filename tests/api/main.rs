@@ -14,6 +14,7 @@ mod order_notices;
 mod orders;
 mod placement;
 mod poller;
+mod queues;
 mod reconciliation;
 mod schema;
 mod server_fn_args;

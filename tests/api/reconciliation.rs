@@ -235,7 +235,7 @@ async fn bad_vendor_files_are_refused_whole(db: TestDb) {
 
 /// Orders (placed elsewhere, with their status) and the vendor's file for one day, with one
 /// case of every class. Returns the id of the order the vendor echoes by reference only.
-async fn seed_classes(db: &TestDb) -> String {
+pub async fn seed_classes(db: &TestDb) -> String {
     ok(db, &["vendor", "add", "acme"]);
     let orders = "idempotency_key,customer_id,brand_id,amount,currency,status,created_at\n\
         k-match,c1,amazon-us,50.00,USD,fulfilled,2026-12-01T10:00:00Z\n\

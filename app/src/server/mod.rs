@@ -11,6 +11,7 @@ pub mod admin;
 #[cfg(feature = "ssr")]
 pub mod auth;
 pub mod close;
+pub mod discrepancies;
 #[cfg(feature = "ssr")]
 pub mod password;
 #[cfg(feature = "ssr")]
@@ -59,6 +60,9 @@ pub mod access {
     pub const APPROVE_ENTRY: &[Role] = &[Role::FinanceApprover];
     pub const POST_ENTRY: &[Role] = &[Role::FinanceApprover];
     pub const EXPORT_ENTRY: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover];
+    /// The discrepancy queues: finance works them; support looks (read-only).
+    pub const VIEW_QUEUES: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover, Role::Support];
+    pub const RESOLVE_DISCREPANCY: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover];
 }
 
 /// The signed-in user as the page shows them.

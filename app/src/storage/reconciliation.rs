@@ -1052,6 +1052,7 @@ pub struct Filter {
     pub class: Option<Class>,
     pub state: Option<DiscrepancyState>,
     pub limit: Option<i64>,
+    pub offset: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -1142,6 +1143,9 @@ pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<Discrepancy>, StorageE
     );
     if let Some(limit) = filter.limit {
         sql.push_str(&format!(" LIMIT {}", limit.max(0)));
+        if let Some(offset) = filter.offset {
+            sql.push_str(&format!(" OFFSET {}", offset.max(0)));
+        }
     }
     let class = filter.class.map(Class::as_str);
     let state = filter.state.map(DiscrepancyState::as_str);

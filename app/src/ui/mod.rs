@@ -1,6 +1,7 @@
 //! The dashboard: a server-rendered, hydrated shell with one page per finance task.
 
 mod close;
+mod discrepancies;
 mod pages;
 
 use leptos::prelude::*;
@@ -95,7 +96,7 @@ pub fn App() -> impl IntoView {
                 <main class="content">
                     <Routes fallback=|| view! { <pages::NotFound/> }>
                         <Route path=path!("") view=pages::Overview/>
-                        <Route path=path!("discrepancies") view=pages::Discrepancies/>
+                        <Route path=path!("discrepancies") view=discrepancies::Discrepancies/>
                         <Route path=path!("close") view=close::DailyClose/>
                         <Route path=path!("orders") view=pages::Orders/>
                         <Route path=path!("imports") view=pages::Imports/>

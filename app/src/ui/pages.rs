@@ -134,16 +134,6 @@ fn NotYet(title: &'static str, purpose: &'static str) -> impl IntoView {
 }
 
 #[component]
-pub fn Discrepancies() -> impl IntoView {
-    view! {
-        <NotYet
-            title="Discrepancies"
-            purpose="Vendor-only, internal-only, amount, currency and status mismatches, duplicates and unmapped statuses, with one-click actions."
-        />
-    }
-}
-
-#[component]
 pub fn Orders() -> impl IntoView {
     view! {
         <NotYet

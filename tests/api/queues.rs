@@ -1,0 +1,161 @@
+//! The discrepancy queues through their server functions: filters, pages, roles, and resolving
+//! with a reason exactly once.
+
+use app::domain::Role;
+use leptos::server_fn::ServerFn;
+use serde_json::{json, Value};
+
+use crate::helpers::{TestApp, TestDb};
+use crate::on_both_backends;
+use crate::reconciliation::seed_classes;
+
+on_both_backends!(queues_filter_and_resolve_by_role,);
+
+async fn call(app: &TestApp, path: &str, cookie: &str, body: Value) -> (u16, Value) {
+    let response = app.call_with(path, Some(cookie), &body.to_string()).await;
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn query(class: &str, state: &str) -> Value {
+    json!({"vendor": "acme", "class": class, "state": state, "from": "2026-12-01", "to": "2026-12-01", "page": 0})
+}
+
+async fn queues_filter_and_resolve_by_role(db: TestDb) {
+    use app::server::discrepancies::{ListDiscrepancies, ResolveDiscrepancy};
+    seed_classes(&db).await;
+    let out = db.cli(&["reconcile", "--vendor", "acme", "--date", "2026-12-01"]);
+    assert!(out.status.success());
+    let app = TestApp::spawn(db).await;
+    let support = app.signed_in(Role::Support).await;
+    let preparer = app.signed_in(Role::FinancePreparer).await;
+    let admin = app.signed_in(Role::Admin).await;
+
+    // Support sees the queue (read-only); admins do not work queues.
+    let (status, all) = call(&app, ListDiscrepancies::PATH, &support, query("", "open")).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["items"].as_array().unwrap().len(), 7);
+    assert_eq!(all["has_more"], false);
+    let (status, _) = call(&app, ListDiscrepancies::PATH, &admin, query("", "open")).await;
+    assert_eq!(status, 403);
+
+    // Filters: one class; both sides shown, the differing field named.
+    let (_, amount) = call(
+        &app,
+        ListDiscrepancies::PATH,
+        &support,
+        query("amount_mismatch", "open"),
+    )
+    .await;
+    let item = &amount["items"][0];
+    assert_eq!(amount["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (
+            item["internal_amount"].as_str(),
+            item["vendor_amount"].as_str()
+        ),
+        (Some("25.00"), Some("25.01"))
+    );
+    assert_eq!(item["differs"], json!(["amount"]));
+    let (status, bad) = call(
+        &app,
+        ListDiscrepancies::PATH,
+        &support,
+        query("matched", "open"),
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
+    let (status, bad) = call(
+        &app,
+        ListDiscrepancies::PATH,
+        &support,
+        json!({"vendor": "acme", "class": "", "state": "open", "from": "yesterday", "to": "", "page": 0}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(bad.to_string().contains("from"), "{bad}");
+    let (_, later) = call(&app, ListDiscrepancies::PATH, &support, json!({"vendor": "acme", "class": "", "state": "open", "from": "2026-12-02", "to": "", "page": 0})).await;
+    assert_eq!(later["items"].as_array().unwrap().len(), 0);
+
+    // Resolving: finance only, with a reason, once.
+    let id = item["id"].as_i64().unwrap();
+    let (status, _) = call(
+        &app,
+        ResolveDiscrepancy::PATH,
+        &support,
+        json!({"id": id, "how": "x"}),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = call(
+        &app,
+        ResolveDiscrepancy::PATH,
+        &preparer,
+        json!({"id": id, "how": "  "}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, done) = call(
+        &app,
+        ResolveDiscrepancy::PATH,
+        &preparer,
+        json!({"id": id, "how": "credit note CN-7 <b>expected</b>"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["state"], "resolved");
+    assert!(
+        done["resolved_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("finance_preparer"),
+        "{done}"
+    );
+    let (status, again) = call(
+        &app,
+        ResolveDiscrepancy::PATH,
+        &preparer,
+        json!({"id": id, "how": "again"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{again}");
+    let (status, _) = call(
+        &app,
+        ResolveDiscrepancy::PATH,
+        &preparer,
+        json!({"id": 999_999, "how": "x"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, open) = call(&app, ListDiscrepancies::PATH, &support, query("", "open")).await;
+    assert_eq!(open["items"].as_array().unwrap().len(), 6);
+    let (_, resolved) = call(
+        &app,
+        ListDiscrepancies::PATH,
+        &support,
+        query("", "resolved"),
+    )
+    .await;
+    assert_eq!(
+        resolved["items"][0]["resolution"],
+        "credit note CN-7 <b>expected</b>"
+    );
+    // The resolution is audited in the same transaction.
+    let audited: i64 = app::on_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'discrepancy_resolved'").fetch_one(p).await)
+    .unwrap();
+    assert_eq!(audited, 1);
+
+    // The page renders the queue server-side, vendor text escaped.
+    let html = app
+        .get_with("/discrepancies", &preparer)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<h1>Discrepancies</h1>"), "{html}");
+}
