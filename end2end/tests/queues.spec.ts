@@ -31,3 +31,13 @@ test('finance resolves a discrepancy from the queue, with a reason', async ({ pa
   await expect(queue).toContainText('credit note CN-7 expected');
   await expect(queue).toContainText('by e2e-finance');
 });
+
+test('support finds an order by its key and reads its history', async ({ page }) => {
+  await openHydrated(page, '/orders');
+  await page.getByLabel('Search').fill('k-amount');
+  await page.getByRole('button', { name: 'Find' }).click();
+  await expect(page.getByTestId('orders').locator('tbody tr')).toHaveCount(1);
+  const timeline = page.getByTestId('timeline');
+  await expect(timeline).toContainText('created');
+  await expect(timeline).toContainText('reconciliation: amount mismatch');
+});

@@ -27,7 +27,7 @@ on_both_backends!(
 type ServerFnCase = (&'static str, &'static str, &'static str, &'static [Role]);
 
 /// Every server function with valid arguments and the roles that may call it.
-fn server_fns() -> [ServerFnCase; 8] {
+fn server_fns() -> [ServerFnCase; 9] {
     use app::server::access;
     use app::server::admin::{AddUser, DisableUser, ListAuditLog, ListUsers};
     [
@@ -75,6 +75,12 @@ fn server_fns() -> [ServerFnCase; 8] {
             app::server::discrepancies::ListDiscrepancies::PATH,
             r#"{"vendor":"","class":"","state":"open","from":"","to":"","page":0}"#,
             access::VIEW_QUEUES,
+        ),
+        (
+            "lookup_order",
+            app::server::lookup::LookupOrder::PATH,
+            r#"{"query":"anything"}"#,
+            access::LOOKUP_ORDERS,
         ),
     ]
 }

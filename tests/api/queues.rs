@@ -9,7 +9,10 @@ use crate::helpers::{TestApp, TestDb};
 use crate::on_both_backends;
 use crate::reconciliation::seed_classes;
 
-on_both_backends!(queues_filter_and_resolve_by_role,);
+on_both_backends!(
+    queues_filter_and_resolve_by_role,
+    orders_are_found_by_any_id_with_their_history,
+);
 
 async fn call(app: &TestApp, path: &str, cookie: &str, body: Value) -> (u16, Value) {
     let response = app.call_with(path, Some(cookie), &body.to_string()).await;
@@ -158,4 +161,60 @@ async fn queues_filter_and_resolve_by_role(db: TestDb) {
         .await
         .unwrap();
     assert!(html.contains("<h1>Discrepancies</h1>"), "{html}");
+}
+
+async fn orders_are_found_by_any_id_with_their_history(db: TestDb) {
+    use app::server::lookup::LookupOrder;
+    let byref = seed_classes(&db).await;
+    assert!(db
+        .cli(&["reconcile", "--vendor", "acme", "--date", "2026-12-01"])
+        .status
+        .success());
+    let app = TestApp::spawn(db).await;
+    let support = app.signed_in(Role::Support).await;
+    let find = |q: &str| json!({ "query": q });
+
+    // By idempotency key: one order, with its history from creation to reconciliation.
+    let (status, found) = call(&app, LookupOrder::PATH, &support, find("k-amount")).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["orders"].as_array().unwrap().len(), 1);
+    let order_id = found["orders"][0]["id"].as_str().unwrap().to_string();
+    let what: Vec<&str> = found["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(what.first(), Some(&"created"), "{what:?}");
+    assert!(what.contains(&"vendor record (file)"), "{what:?}");
+    assert!(
+        what.contains(&"reconciliation: amount mismatch"),
+        "{what:?}"
+    );
+    // By our order id, by the vendor's order id, by a reference-only record.
+    for q in [order_id.as_str(), "V2"] {
+        let (_, again) = call(&app, LookupOrder::PATH, &support, find(q)).await;
+        assert_eq!(again["orders"][0]["id"], order_id.as_str(), "{q}");
+    }
+    let (_, by_ref) = call(&app, LookupOrder::PATH, &support, find("V10")).await;
+    assert_eq!(by_ref["orders"][0]["id"], byref.as_str());
+    // By customer id: many orders, no single timeline.
+    let (_, many) = call(&app, LookupOrder::PATH, &support, find("c1")).await;
+    assert_eq!(many["orders"].as_array().unwrap().len(), 12);
+    assert_eq!(many["timeline"].as_array().unwrap().len(), 0);
+    // Nothing, and nonsense.
+    let (_, none) = call(&app, LookupOrder::PATH, &support, find("no-such-id")).await;
+    assert_eq!(none["orders"].as_array().unwrap().len(), 0);
+    let (status, _) = call(&app, LookupOrder::PATH, &support, find("  ")).await;
+    assert_eq!(status, 400);
+    let html = app
+        .get_with("/orders", &support)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<label for=\"order-search\">Search</label>"),
+        "{html}"
+    );
 }

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod auth;
 pub mod close;
 pub mod discrepancies;
+pub mod lookup;
 #[cfg(feature = "ssr")]
 pub mod password;
 #[cfg(feature = "ssr")]
@@ -63,6 +64,8 @@ pub mod access {
     /// The discrepancy queues: finance works them; support looks (read-only).
     pub const VIEW_QUEUES: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover, Role::Support];
     pub const RESOLVE_DISCREPANCY: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover];
+    /// Looking an order up is read-only: everyone signed in.
+    pub const LOOKUP_ORDERS: &[Role] = &Role::ALL;
 }
 
 /// The signed-in user as the page shows them.

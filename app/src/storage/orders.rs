@@ -392,6 +392,30 @@ pub async fn find_by_key(db: &Db, owner: &str, key: &str) -> Result<Option<Order
     row.map(Order::try_from).transpose()
 }
 
+/// Orders any id points at: our order id, an idempotency key (any owner), a customer id, the
+/// vendor key, the vendor's order id (ours or on a vendor record). Newest first, at most `limit`.
+/// Each branch is an indexed lookup.
+pub async fn search(db: &Db, term: &str, limit: i64) -> Result<Vec<Order>, StorageError> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE id IN (
+            SELECT id FROM orders WHERE id = $1
+            UNION SELECT id FROM orders WHERE idempotency_key = $1
+            UNION SELECT id FROM orders WHERE customer_id = $1
+            UNION SELECT id FROM orders
+                   WHERE vendor_id IN (SELECT id FROM vendors) AND vendor_key = $1
+            UNION SELECT id FROM orders
+                   WHERE vendor_id IN (SELECT id FROM vendors) AND vendor_order_id = $1
+            UNION SELECT order_id FROM vendor_records
+                   WHERE vendor_id IN (SELECT id FROM vendors) AND vendor_order_id = $1
+                     AND order_id IS NOT NULL)
+          ORDER BY created_at DESC, id LIMIT $2"
+    );
+    let rows: Vec<OrderRow> = on_db!(db, pool => {
+        sqlx::query_as(&sql).bind(term).bind(limit).fetch_all(pool).await
+    })?;
+    rows.into_iter().map(Order::try_from).collect()
+}
+
 pub async fn count(db: &Db) -> Result<i64, StorageError> {
     Ok(on_db!(db, pool => {
         sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(pool).await

@@ -1162,6 +1162,18 @@ pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<Discrepancy>, StorageE
     rows.into_iter().map(Discrepancy::try_from).collect()
 }
 
+/// The discrepancies of one order, newest day first.
+pub async fn for_order(db: &Db, order_id: &str) -> Result<Vec<Discrepancy>, StorageError> {
+    let sql = format!(
+        "SELECT {DISCREPANCY_COLUMNS} FROM discrepancies WHERE order_id = $1
+          ORDER BY business_day DESC, id"
+    );
+    let rows: Vec<DiscrepancyRow> = on_db!(db, pool => {
+        sqlx::query_as(&sql).bind(order_id).fetch_all(pool).await
+    })?;
+    rows.into_iter().map(Discrepancy::try_from).collect()
+}
+
 /// One discrepancy by id.
 pub async fn get(db: &Db, id: i64) -> Result<Discrepancy, StorageError> {
     let sql = format!("SELECT {DISCREPANCY_COLUMNS} FROM discrepancies WHERE id = $1");

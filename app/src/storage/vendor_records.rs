@@ -278,3 +278,14 @@ pub async fn get(
     })?;
     row.map(VendorRecord::try_from).transpose()
 }
+
+/// The records matched to one order, by vendor order id.
+pub async fn for_order(db: &Db, order_id: &str) -> Result<Vec<VendorRecord>, StorageError> {
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM vendor_records WHERE order_id = $1 ORDER BY vendor_order_id"
+    );
+    let rows: Vec<VendorRecordRow> = on_db!(db, pool => {
+        sqlx::query_as(&sql).bind(order_id).fetch_all(pool).await
+    })?;
+    rows.into_iter().map(VendorRecord::try_from).collect()
+}

@@ -2,6 +2,7 @@
 
 mod close;
 mod discrepancies;
+mod orders;
 mod pages;
 
 use leptos::prelude::*;
@@ -98,7 +99,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("") view=pages::Overview/>
                         <Route path=path!("discrepancies") view=discrepancies::Discrepancies/>
                         <Route path=path!("close") view=close::DailyClose/>
-                        <Route path=path!("orders") view=pages::Orders/>
+                        <Route path=path!("orders") view=orders::Orders/>
                         <Route path=path!("imports") view=pages::Imports/>
                         <Route path=path!("vendors") view=pages::Vendors/>
                         <Route path=path!("audit") view=pages::AuditLog/>

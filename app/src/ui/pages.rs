@@ -134,16 +134,6 @@ fn NotYet(title: &'static str, purpose: &'static str) -> impl IntoView {
 }
 
 #[component]
-pub fn Orders() -> impl IntoView {
-    view! {
-        <NotYet
-            title="Orders"
-            purpose="Find any order by order id, idempotency key, customer id, vendor order id or reference, and see its whole history."
-        />
-    }
-}
-
-#[component]
 pub fn Imports() -> impl IntoView {
     view! {
         <NotYet
