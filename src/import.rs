@@ -257,7 +257,21 @@ pub async fn import_orders(
         .context("the file check stopped")?
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let write = checked.bad_rows == 0;
-    let imported = second_pass(db, &reader, checked.repeats, checked.sha256, write, actor).await;
+    let origin = order_import::FileOrigin {
+        vendor_id: reader.vendor.id.as_str().to_string(),
+        file_name: name.clone(),
+        sha256: checked.sha256.clone(),
+    };
+    let imported = second_pass(
+        db,
+        &reader,
+        checked.repeats,
+        checked.sha256,
+        write,
+        actor,
+        &origin,
+    )
+    .await;
     let imported = match imported {
         Ok(i) => i,
         Err(StorageError::Conflict { what }) => bail!("{name}: {what}"),
@@ -296,6 +310,7 @@ async fn second_pass(
     expected_sha: String,
     write: bool,
     actor: &str,
+    origin: &order_import::FileOrigin,
 ) -> Result<order_import::Imported, StorageError> {
     let (tx, rx) = mpsc::channel::<OrderBatch>(4);
     let second = reader.clone();
@@ -337,7 +352,8 @@ async fn second_pass(
         let _ = tx.blocking_send(Err(verdict));
     });
     let imported =
-        order_import::import_orders(db, &reader.owner, actor, rx, MAX_REPORTED, write).await;
+        order_import::import_orders(db, &reader.owner, actor, rx, MAX_REPORTED, write, origin)
+            .await;
     if producer.await.is_err() {
         return Err(StorageError::Conflict {
             what: "the file reader stopped".into(),

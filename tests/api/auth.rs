@@ -27,7 +27,7 @@ on_both_backends!(
 type ServerFnCase = (&'static str, &'static str, &'static str, &'static [Role]);
 
 /// Every server function with valid arguments and the roles that may call it.
-fn server_fns() -> [ServerFnCase; 9] {
+fn server_fns() -> [ServerFnCase; 10] {
     use app::server::access;
     use app::server::admin::{AddUser, DisableUser, ListAuditLog, ListUsers};
     [
@@ -81,6 +81,12 @@ fn server_fns() -> [ServerFnCase; 9] {
             app::server::lookup::LookupOrder::PATH,
             r#"{"query":"anything"}"#,
             access::LOOKUP_ORDERS,
+        ),
+        (
+            "list_imports",
+            app::server::imports::ListImports::PATH,
+            "{}",
+            access::VIEW_IMPORTS,
         ),
     ]
 }
@@ -149,10 +155,10 @@ async fn authorization_matrix(db: TestDb) {
             .await
     })
     .unwrap();
-    // support: list_vendors, list_users, add_user, disable_user, list_audit_log, list_close; the
-    // preparer the four admin/audit ones; the approver the three user ones; the admin list_close
-    // and list_discrepancies.
-    assert_eq!(denied, 6 + 4 + 3 + 2);
+    // support: list_vendors, list_users, add_user, disable_user, list_audit_log, list_close,
+    // list_imports; the preparer the four admin/audit ones; the approver the three user ones;
+    // the admin list_close and list_discrepancies.
+    assert_eq!(denied, 7 + 4 + 3 + 2);
 }
 
 async fn sign_in_sets_a_strict_cookie_and_stores_only_a_hash(db: TestDb) {

@@ -12,6 +12,7 @@ use crate::reconciliation::seed_classes;
 on_both_backends!(
     queues_filter_and_resolve_by_role,
     orders_are_found_by_any_id_with_their_history,
+    every_import_is_logged,
 );
 
 async fn call(app: &TestApp, path: &str, cookie: &str, body: Value) -> (u16, Value) {
@@ -217,4 +218,32 @@ async fn orders_are_found_by_any_id_with_their_history(db: TestDb) {
         html.contains("<label for=\"order-search\">Search</label>"),
         "{html}"
     );
+}
+
+async fn every_import_is_logged(db: TestDb) {
+    use app::server::imports::ListImports;
+    seed_classes(&db).await;
+    let app = TestApp::spawn(db).await;
+    let preparer = app.signed_in(Role::FinancePreparer).await;
+    let (status, list) = call(&app, ListImports::PATH, &preparer, json!({})).await;
+    assert_eq!(status, 200, "{list}");
+    let list = list.as_array().unwrap().clone();
+    // Newest first: the vendor file, then the orders file.
+    let kinds: Vec<&str> = list.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["vendor file", "orders"]);
+    assert_eq!(
+        (list[1]["rows"].as_i64(), list[1]["inserted"].as_i64()),
+        (Some(12), Some(12))
+    );
+    assert_eq!(list[1]["file_name"], "orders.csv");
+    assert_eq!(list[0]["rows"], 11);
+    assert!(list[0]["actor"].as_str().unwrap().starts_with("cli:"));
+    assert_eq!(list[0]["sha256"].as_str().unwrap().len(), 64);
+    let html = app
+        .get_with("/imports", &preparer)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<h1>Imports</h1>"), "{html}");
 }

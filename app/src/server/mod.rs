@@ -12,6 +12,7 @@ pub mod admin;
 pub mod auth;
 pub mod close;
 pub mod discrepancies;
+pub mod imports;
 pub mod lookup;
 #[cfg(feature = "ssr")]
 pub mod password;
@@ -66,6 +67,8 @@ pub mod access {
     pub const RESOLVE_DISCREPANCY: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover];
     /// Looking an order up is read-only: everyone signed in.
     pub const LOOKUP_ORDERS: &[Role] = &Role::ALL;
+    /// The import log: finance and admins (support looks up orders, not files).
+    pub const VIEW_IMPORTS: &[Role] = &[Role::Admin, Role::FinancePreparer, Role::FinanceApprover];
 }
 
 /// The signed-in user as the page shows them.

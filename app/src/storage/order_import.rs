@@ -46,6 +46,15 @@ fn placeholders(db: &Db, sql: &mut String, rows: usize, columns: usize) {
 /// Writes every batch in one transaction; rolls back if any key conflicts or a batch is an error.
 /// With `write` false it only looks for conflicts (for a file already known to be refused, so
 /// the refusal can name every bad line at once).
+/// The file an import came from, for the import log.
+#[derive(Clone, Debug)]
+pub struct FileOrigin {
+    pub vendor_id: String,
+    pub file_name: String,
+    pub sha256: String,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub async fn import_orders(
     db: &Db,
     owner: &str,
@@ -53,6 +62,7 @@ pub async fn import_orders(
     mut batches: mpsc::Receiver<OrderBatch>,
     max_reported: usize,
     write: bool,
+    origin: &FileOrigin,
 ) -> Result<Imported, StorageError> {
     // PostgreSQL plans each batch afresh: a cached plan made while the table was small (a
     // sequential scan) would be kept as it grows. SQLite keeps its prepared statements.
@@ -205,6 +215,21 @@ pub async fn import_orders(
                         "created": done.created,
                         "already_imported": done.already_imported,
                     }));
+                sqlx::query(
+                    "INSERT INTO imports (kind, vendor_id, file_name, sha256, rows_read, inserted,
+                        updated, unchanged, actor, created_at)
+                     VALUES ('orders', $1, $2, $3, $4, $5, 0, $6, $7, $8)",
+                )
+                .bind(&origin.vendor_id)
+                .bind(&origin.file_name)
+                .bind(&origin.sha256)
+                .bind(done.rows as i64)
+                .bind(done.created as i64)
+                .bind(done.already_imported as i64)
+                .bind(actor)
+                .bind(super::now_utc())
+                .execute(&mut *tx)
+                .await?;
                 tx.append_audit(&event).await?;
                 tx.commit().await?;
             }

@@ -1,0 +1,49 @@
+//! The import log: every vendor file and orders file imported, newest first.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use crate::server::{access, auth, state, AppState};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportView {
+    pub id: i64,
+    pub kind: String,
+    pub vendor: String,
+    pub file_name: String,
+    pub sha256: String,
+    pub rows: i64,
+    pub inserted: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub actor: String,
+    pub at: String,
+}
+
+/// The most recent imports (at most 200).
+#[server(input = Json)]
+pub async fn list_imports() -> Result<Vec<ImportView>, ServerFnError> {
+    auth::require(access::VIEW_IMPORTS, "list_imports").await?;
+    let app = AppState::from_context()?;
+    let rows = crate::storage::imports::recent(&app.db, 200)
+        .await
+        .map_err(state::internal)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ImportView {
+            id: r.id,
+            kind: r.kind.replace('_', " "),
+            vendor: r.vendor_id,
+            file_name: r.file_name,
+            sha256: r.sha256,
+            rows: r.rows,
+            inserted: r.inserted,
+            updated: r.updated,
+            unchanged: r.unchanged,
+            actor: r.actor,
+            at: r.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        })
+        .collect())
+}
