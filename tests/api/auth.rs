@@ -27,7 +27,7 @@ on_both_backends!(
 type ServerFnCase = (&'static str, &'static str, &'static str, &'static [Role]);
 
 /// Every server function with valid arguments and the roles that may call it.
-fn server_fns() -> [ServerFnCase; 10] {
+fn server_fns() -> [ServerFnCase; 11] {
     use app::server::access;
     use app::server::admin::{AddUser, DisableUser, ListAuditLog, ListUsers};
     [
@@ -87,6 +87,12 @@ fn server_fns() -> [ServerFnCase; 10] {
             app::server::imports::ListImports::PATH,
             "{}",
             access::VIEW_IMPORTS,
+        ),
+        (
+            "reconciliation_overview",
+            app::server::overview::ReconciliationOverview::PATH,
+            "{}",
+            access::VIEW_OVERVIEW,
         ),
     ]
 }

@@ -13,6 +13,7 @@ on_both_backends!(
     queues_filter_and_resolve_by_role,
     orders_are_found_by_any_id_with_their_history,
     every_import_is_logged,
+    the_overview_ties_to_the_stored_runs,
 );
 
 async fn call(app: &TestApp, path: &str, cookie: &str, body: Value) -> (u16, Value) {
@@ -246,4 +247,39 @@ async fn every_import_is_logged(db: TestDb) {
         .await
         .unwrap();
     assert!(html.contains("<h1>Imports</h1>"), "{html}");
+}
+
+async fn the_overview_ties_to_the_stored_runs(db: TestDb) {
+    use app::server::overview::ReconciliationOverview;
+    seed_classes(&db).await;
+    for day in ["2026-12-01", "2026-12-02"] {
+        assert!(db
+            .cli(&["reconcile", "--vendor", "acme", "--date", day])
+            .status
+            .success());
+    }
+    // A rerun replaces nothing in the overview: the latest run per day counts once.
+    assert!(db
+        .cli(&["reconcile", "--vendor", "acme", "--date", "2026-12-01"])
+        .status
+        .success());
+    let app = TestApp::spawn(db).await;
+    let support = app.signed_in(Role::Support).await;
+    let (status, list) = call(&app, ReconciliationOverview::PATH, &support, json!({})).await;
+    assert_eq!(status, 200, "{list}");
+    let days = &list[0]["days"];
+    assert_eq!(list[0]["vendor"], "acme");
+    assert_eq!(days.as_array().unwrap().len(), 2);
+    assert_eq!(days[0]["date"], "2026-12-02");
+    let first = &days[1];
+    assert_eq!(
+        (first["matched"].as_u64(), first["outcomes"].as_u64()),
+        (Some(4), Some(11))
+    );
+    assert_eq!(first["discrepancies"], 7);
+    assert_eq!(first["match_basis_points"], 3636);
+    assert_eq!(first["variances"], json!(["EUR 30.00", "USD -4.99"]));
+    let html = app.get_with("/", &support).await.text().await.unwrap();
+    assert!(html.contains("Reconciliation: acme"), "{html}");
+    assert!(html.contains("<polyline"), "{html}");
 }

@@ -14,6 +14,7 @@ pub mod close;
 pub mod discrepancies;
 pub mod imports;
 pub mod lookup;
+pub mod overview;
 #[cfg(feature = "ssr")]
 pub mod password;
 #[cfg(feature = "ssr")]
@@ -67,6 +68,8 @@ pub mod access {
     pub const RESOLVE_DISCREPANCY: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover];
     /// Looking an order up is read-only: everyone signed in.
     pub const LOOKUP_ORDERS: &[Role] = &Role::ALL;
+    /// Match rates and discrepancy counts on the overview: everyone signed in.
+    pub const VIEW_OVERVIEW: &[Role] = &Role::ALL;
     /// The import log: finance and admins (support looks up orders, not files).
     pub const VIEW_IMPORTS: &[Role] = &[Role::Admin, Role::FinancePreparer, Role::FinanceApprover];
 }

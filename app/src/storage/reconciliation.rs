@@ -995,6 +995,30 @@ pub async fn latest_run(
     row.map(RunSummary::try_from).transpose()
 }
 
+/// The latest run of each of a vendor's most recent reconciled days, newest first.
+pub async fn recent_days(
+    db: &Db,
+    vendor_id: &str,
+    days: i64,
+) -> Result<Vec<RunSummary>, StorageError> {
+    let rows: Vec<RunRow> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT r.id, r.vendor_id, r.business_day, r.time_zone, r.orders, r.records, r.counts,
+                    r.totals, r.actor, r.finished_at
+               FROM reconciliation_runs r
+              WHERE r.vendor_id = $1
+                AND r.id = (SELECT MAX(l.id) FROM reconciliation_runs l
+                             WHERE l.vendor_id = r.vendor_id AND l.business_day = r.business_day)
+              ORDER BY r.business_day DESC LIMIT $2",
+        )
+        .bind(vendor_id)
+        .bind(days)
+        .fetch_all(pool)
+        .await
+    })?;
+    rows.into_iter().map(RunSummary::try_from).collect()
+}
+
 /// The day's totals per currency from its latest run, plus the adjustments filed on it for
 /// closed days before it; `None` if it has neither.
 pub async fn day_totals(

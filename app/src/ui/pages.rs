@@ -19,6 +19,10 @@ fn error_note(err: ServerFnError) -> impl IntoView {
 #[component]
 pub fn Overview() -> impl IntoView {
     let status = Resource::new(|| (), |_| system_status());
+    let overview = Resource::new(
+        || (),
+        |_| crate::server::overview::reconciliation_overview(),
+    );
     view! {
         <Title text="Overview"/>
         <h1>"Overview"</h1>
@@ -30,6 +34,71 @@ pub fn Overview() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                overview.await.ok().map(|vendors| {
+                    vendors.into_iter().filter(|v| !v.days.is_empty()).map(vendor_days).collect_view()
+                })
+            })}
+        </Suspense>
+    }
+}
+
+/// A vendor's recent days: a match-rate line (server-rendered SVG) and the figures behind it.
+fn vendor_days(v: crate::server::overview::VendorDays) -> impl IntoView {
+    let heading = format!("recon-{}", v.vendor);
+    let labelled = heading.clone();
+    // Oldest on the left; x by position, y by match rate (100% at the top).
+    let points: Vec<String> = v
+        .days
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| format!("{},{}", i * 10, 100 - d.match_basis_points / 100))
+        .collect();
+    let width = (points.len().max(2) - 1) * 10;
+    let latest = v.days.first().cloned();
+    view! {
+        <section class="card" aria-labelledby=labelled>
+            <h2 id=heading>{format!("Reconciliation: {}", v.vendor)}</h2>
+            {latest.map(|d| view! {
+                <p class="facts" data-testid="latest-day">
+                    {format!(
+                        "{}: {}.{:02}% matched, {} discrepancies{}",
+                        d.date,
+                        d.match_basis_points / 100,
+                        d.match_basis_points % 100,
+                        d.discrepancies,
+                        if d.variances.is_empty() { String::new() } else { format!("; variance {}", d.variances.join(", ")) }
+                    )}
+                </p>
+            })}
+            <svg class="chart" role="img" viewBox=format!("0 0 {width} 100") preserveAspectRatio="none"
+                width="300" height="80">
+                <title>{format!("Match rate over the last {} reconciled days", v.days.len())}</title>
+                <polyline fill="none" stroke="currentColor" stroke-width="2" points=points.join(" ")/>
+            </svg>
+            <table class="data">
+                <thead>
+                    <tr>
+                        <th scope="col">"Day"</th>
+                        <th scope="col" class="num">"Matched"</th>
+                        <th scope="col" class="num">"Discrepancies"</th>
+                        <th scope="col">"Variance"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {v.days.into_iter().map(|d| view! {
+                        <tr>
+                            <th scope="row">{d.date}</th>
+                            <td class="num">{format!("{} of {}", d.matched, d.outcomes)}</td>
+                            <td class="num">{d.discrepancies}</td>
+                            <td>{d.variances.join(", ")}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
     }
 }
 
