@@ -279,7 +279,14 @@ async fn the_overview_ties_to_the_stored_runs(db: TestDb) {
     assert_eq!(first["discrepancies"], 7);
     assert_eq!(first["match_basis_points"], 3636);
     assert_eq!(first["variances"], json!(["EUR 30.00", "USD -4.99"]));
+    // No poller pass and no webhook yet: said plainly, not invented.
+    assert_eq!(list[0]["polled_to"], Value::Null);
+    assert_eq!(list[0]["last_webhook_at"], Value::Null);
     let html = app.get_with("/", &support).await.text().await.unwrap();
     assert!(html.contains("Reconciliation: acme"), "{html}");
     assert!(html.contains("<polyline"), "{html}");
+    assert!(
+        html.contains("Poller: not run yet. Last webhook: none yet."),
+        "{html}"
+    );
 }

@@ -27,6 +27,11 @@ pub struct DayView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VendorDays {
     pub vendor: String,
+    /// Everything the vendor updated before this was read by the poller ("never" if not yet).
+    pub polled_to: Option<String>,
+    /// Minutes between then and now: how far the poller lags.
+    pub poll_lag_minutes: Option<i64>,
+    pub last_webhook_at: Option<String>,
     /// Newest first.
     pub days: Vec<DayView>,
 }
@@ -68,8 +73,20 @@ pub async fn reconciliation_overview() -> Result<Vec<VendorDays>, ServerFnError>
                 }
             })
             .collect();
+        let cursor = crate::storage::poller::cursor(&app.db, vendor.id.as_str())
+            .await
+            .map_err(state::internal)?;
+        let last_webhook = crate::storage::webhooks::last_received(&app.db, vendor.id.as_str())
+            .await
+            .map_err(state::internal)?;
+        let stamp = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
         out.push(VendorDays {
             vendor: vendor.id.to_string(),
+            polled_to: cursor.synced_to.map(stamp),
+            poll_lag_minutes: cursor
+                .synced_to
+                .map(|t| (chrono::Utc::now() - t).num_minutes().max(0)),
+            last_webhook_at: last_webhook.map(stamp),
             days,
         });
     }

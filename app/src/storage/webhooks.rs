@@ -536,3 +536,20 @@ pub async fn inbox(db: &Db, vendor_id: &str) -> Result<Vec<InboxRow>, StorageErr
         .await
     })?)
 }
+
+/// When the vendor's last verified webhook was stored, if ever.
+pub async fn last_received(
+    db: &Db,
+    vendor_id: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, StorageError> {
+    let at: Option<chrono::DateTime<chrono::Utc>> = on_db!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT received_at FROM webhook_inbox WHERE vendor_id = $1
+              ORDER BY received_at DESC LIMIT 1",
+        )
+        .bind(vendor_id)
+        .fetch_optional(pool)
+        .await
+    })?;
+    Ok(at)
+}

@@ -37,7 +37,11 @@ pub fn Overview() -> impl IntoView {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 overview.await.ok().map(|vendors| {
-                    vendors.into_iter().filter(|v| !v.days.is_empty()).map(vendor_days).collect_view()
+                    vendors
+                        .into_iter()
+                        .filter(|v| !v.days.is_empty() || v.polled_to.is_some() || v.last_webhook_at.is_some())
+                        .map(vendor_days)
+                        .collect_view()
                 })
             })}
         </Suspense>
@@ -58,9 +62,20 @@ fn vendor_days(v: crate::server::overview::VendorDays) -> impl IntoView {
         .collect();
     let width = (points.len().max(2) - 1) * 10;
     let latest = v.days.first().cloned();
+    let feeds = format!(
+        "Poller: {}. Last webhook: {}.",
+        match (&v.polled_to, v.poll_lag_minutes) {
+            (Some(to), Some(lag)) => format!("read to {to} ({lag} min behind)"),
+            _ => "not run yet".to_string(),
+        },
+        v.last_webhook_at
+            .clone()
+            .unwrap_or_else(|| "none yet".to_string())
+    );
     view! {
         <section class="card" aria-labelledby=labelled>
             <h2 id=heading>{format!("Reconciliation: {}", v.vendor)}</h2>
+            <p class="facts" data-testid="feeds">{feeds}</p>
             {latest.map(|d| view! {
                 <p class="facts" data-testid="latest-day">
                     {format!(
