@@ -47,6 +47,56 @@ macro_rules! event {
         .execute(&mut *$tx)
     };
 }
+/// Writes a found discrepancy for `$day` inside `$tx`: inserted open, or — when its key is
+/// already there — opened again with the new values (any resolution cleared, first run kept).
+/// Evaluates to `Result<i64, sqlx::Error>`, the row's id.
+macro_rules! write_discrepancy {
+    ($tx:expr, $vendor_id:expr, $day:expr, $found:expr, $run_id:expr, $at:expr) => {{
+        let f: &Found = $found;
+        let order = f.order.as_ref();
+        let first = f.records.first();
+        sqlx::query_scalar::<_, i64>(
+            "INSERT INTO discrepancies (vendor_id, business_day, item_key, class, state, order_id,
+                internal_minor, internal_currency, internal_gl_state, vendor_order_ids,
+                vendor_records, vendor_minor, vendor_currency, vendor_status, fingerprint,
+                first_run, last_run, opened_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                $15, $16, $16)
+             ON CONFLICT (vendor_id, business_day, item_key) DO UPDATE
+                SET class = excluded.class, state = 'open', order_id = excluded.order_id,
+                    internal_minor = excluded.internal_minor,
+                    internal_currency = excluded.internal_currency,
+                    internal_gl_state = excluded.internal_gl_state,
+                    vendor_order_ids = excluded.vendor_order_ids,
+                    vendor_records = excluded.vendor_records,
+                    vendor_minor = excluded.vendor_minor,
+                    vendor_currency = excluded.vendor_currency,
+                    vendor_status = excluded.vendor_status,
+                    fingerprint = excluded.fingerprint,
+                    resolution = NULL, resolved_by = NULL, resolved_at = NULL,
+                    last_run = excluded.last_run, updated_at = excluded.updated_at
+             RETURNING id",
+        )
+        .bind($vendor_id)
+        .bind($day)
+        .bind(&f.item_key)
+        .bind(f.class.as_str())
+        .bind(order.map(|o| o.id.as_str()))
+        .bind(order.map(|o| o.amount.minor_units()))
+        .bind(order.map(|o| o.amount.currency().code()))
+        .bind(order.map(|o| o.gl_state.as_str()))
+        .bind(f.vendor_order_ids())
+        .bind(f.records.len() as i64)
+        .bind(first.map(|r| r.amount.minor_units()))
+        .bind(first.map(|r| r.amount.currency().code()))
+        .bind(first.map(|r| r.status.as_str()))
+        .bind(&f.fingerprint)
+        .bind($run_id)
+        .bind($at)
+        .fetch_one(&mut *$tx)
+    }};
+}
+
 /// A business day and the UTC instants it spans in the business time zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DayWindow {
@@ -207,6 +257,19 @@ impl Found {
             records,
             fingerprint: super::hex(&hash.finalize()),
         }
+    }
+}
+
+impl Found {
+    /// Every vendor order id of the group, sorted, comma-separated; `None` without records.
+    fn vendor_order_ids(&self) -> Option<String> {
+        (!self.records.is_empty()).then(|| {
+            self.records
+                .iter()
+                .map(|r| r.vendor_order_id.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
     }
 }
 
@@ -615,45 +678,7 @@ async fn adjust_closed_day(
         async {
             let mut tx = pool.begin().await?;
             for f in &fresh {
-                let order = f.order.as_ref();
-                let first = f.records.first();
-                let ids = (!f.records.is_empty()).then(|| {
-                    f.records
-                        .iter()
-                        .map(|r| r.vendor_order_id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                });
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO discrepancies (vendor_id, business_day, item_key, class,
-                        state, order_id, internal_minor, internal_currency,
-                        internal_gl_state, vendor_order_ids, vendor_records, vendor_minor,
-                        vendor_currency, vendor_status, fingerprint, first_run, last_run,
-                        opened_at, updated_at)
-                     VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11, $12,
-                        $13, $14, 0, 0, $15, $15)
-                     ON CONFLICT (vendor_id, business_day, item_key) DO UPDATE
-                        SET class = excluded.class, state = 'open',
-                            fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
-                     RETURNING id",
-                )
-                .bind(&vendor_id)
-                .bind(open_day)
-                .bind(&f.item_key)
-                .bind(f.class.as_str())
-                .bind(order.map(|o| o.id.as_str()))
-                .bind(order.map(|o| o.amount.minor_units()))
-                .bind(order.map(|o| o.amount.currency().code()))
-                .bind(order.map(|o| o.gl_state.as_str()))
-                .bind(&ids)
-                .bind(f.records.len() as i64)
-                .bind(first.map(|r| r.amount.minor_units()))
-                .bind(first.map(|r| r.amount.currency().code()))
-                .bind(first.map(|r| r.status.as_str()))
-                .bind(&f.fingerprint)
-                .bind(at)
-                .fetch_one(&mut *tx)
-                .await?;
+                let id = write_discrepancy!(tx, &vendor_id, open_day, f, 0i64, at).await?;
                 let detail = format!("{} (after {} was closed)", f.class.as_str(), window.day);
                 event!(tx, id, "opened", &detail, &summary.actor, at).await?;
                 changes.opened += 1;
@@ -791,45 +816,11 @@ async fn store(
             }
 
             for f in &found {
-                let order = f.order.as_ref();
-                let first = f.records.first();
-                let ids = (!f.records.is_empty()).then(|| {
-                    f.records
-                        .iter()
-                        .map(|r| r.vendor_order_id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                });
                 match existing.remove(&f.item_key) {
                     None => {
-                        let id: i64 = sqlx::query_scalar(
-                            "INSERT INTO discrepancies (vendor_id, business_day, item_key, class,
-                                state, order_id, internal_minor, internal_currency,
-                                internal_gl_state, vendor_order_ids, vendor_records, vendor_minor,
-                                vendor_currency, vendor_status, fingerprint, first_run, last_run,
-                                opened_at, updated_at)
-                             VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11, $12,
-                                $13, $14, $15, $15, $16, $16)
-                             RETURNING id",
-                        )
-                        .bind(&summary.vendor_id)
-                        .bind(window.day)
-                        .bind(&f.item_key)
-                        .bind(f.class.as_str())
-                        .bind(order.map(|o| o.id.as_str()))
-                        .bind(order.map(|o| o.amount.minor_units()))
-                        .bind(order.map(|o| o.amount.currency().code()))
-                        .bind(order.map(|o| o.gl_state.as_str()))
-                        .bind(&ids)
-                        .bind(f.records.len() as i64)
-                        .bind(first.map(|r| r.amount.minor_units()))
-                        .bind(first.map(|r| r.amount.currency().code()))
-                        .bind(first.map(|r| r.status.as_str()))
-                        .bind(&f.fingerprint)
-                        .bind(run_id)
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                        let id =
+                            write_discrepancy!(tx, &summary.vendor_id, window.day, f, run_id, now)
+                                .await?;
                         event!(tx, id, "opened", f.class.as_str(), &summary.actor, now).await?;
                         changes.opened += 1;
                     }
@@ -845,31 +836,8 @@ async fn store(
                     }
                     Some(old) => {
                         // The data changed (or came back): open again, with the new values.
-                        sqlx::query(
-                            "UPDATE discrepancies SET class = $1, state = 'open', order_id = $2,
-                                internal_minor = $3, internal_currency = $4, internal_gl_state = $5,
-                                vendor_order_ids = $6, vendor_records = $7, vendor_minor = $8,
-                                vendor_currency = $9, vendor_status = $10, fingerprint = $11,
-                                resolution = NULL, resolved_by = NULL, resolved_at = NULL,
-                                last_run = $12, updated_at = $13
-                              WHERE id = $14",
-                        )
-                        .bind(f.class.as_str())
-                        .bind(order.map(|o| o.id.as_str()))
-                        .bind(order.map(|o| o.amount.minor_units()))
-                        .bind(order.map(|o| o.amount.currency().code()))
-                        .bind(order.map(|o| o.gl_state.as_str()))
-                        .bind(&ids)
-                        .bind(f.records.len() as i64)
-                        .bind(first.map(|r| r.amount.minor_units()))
-                        .bind(first.map(|r| r.amount.currency().code()))
-                        .bind(first.map(|r| r.status.as_str()))
-                        .bind(&f.fingerprint)
-                        .bind(run_id)
-                        .bind(now)
-                        .bind(old.id)
-                        .execute(&mut *tx)
-                        .await?;
+                        write_discrepancy!(tx, &summary.vendor_id, window.day, f, run_id, now)
+                            .await?;
                         let detail = format!("{} (was {})", f.class.as_str(), old.state.as_str());
                         event!(tx, old.id, "reopened", &detail, &summary.actor, now).await?;
                         changes.reopened += 1;
