@@ -3,6 +3,49 @@
 
 use std::io::Read;
 
+/// A file read through once, whole, with its SHA-256: an import reads a file twice (check,
+/// then write) and stores only if both reads saw the same bytes.
+pub struct HashedFile {
+    inner: std::io::BufReader<std::fs::File>,
+    hash: sha2::Sha256,
+}
+
+impl HashedFile {
+    pub fn open(path: &std::path::Path) -> Result<HashedFile, String> {
+        use sha2::Digest;
+        let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
+        Ok(HashedFile {
+            inner: std::io::BufReader::with_capacity(1 << 20, file),
+            hash: sha2::Sha256::new(),
+        })
+    }
+
+    /// Reads whatever a parser left unread (it still belongs to the file) and returns the
+    /// SHA-256 of every byte, in hex.
+    pub fn finish(mut self) -> Result<String, String> {
+        use sha2::Digest;
+        std::io::copy(&mut self, &mut std::io::sink()).map_err(|e| e.to_string())?;
+        Ok(app::storage::hex(&self.hash.finalize()))
+    }
+}
+
+impl Read for HashedFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// A 64-bit digest of `value`, the same in every run: imports keep one per row, not the row.
+pub fn hash64<T: std::hash::Hash + ?Sized>(value: &T) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
 /// A CSV reader over `input` that counts lines right (see [`CrlfToLf`]).
 pub fn reader<R: Read>(input: R) -> csv::Reader<CrlfToLf<R>> {
     csv::ReaderBuilder::new()

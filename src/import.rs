@@ -4,11 +4,9 @@
 //! with each bad line named (up to 100). Importing the same file again creates nothing: rows are
 //! keyed by (owner, idempotency key), and a key reused for a different order is refused.
 
-use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{Hash, Hasher};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,10 +16,9 @@ use app::storage::order_import::{self, OrderBatch, BATCH_ROWS};
 use app::storage::orders::{self, ExternalPlacement, Order, Source};
 use app::storage::vendors::{self, Vendor};
 use app::storage::{brands, Db, StorageError};
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::csv_input;
+use crate::csv_input::{self, hash64};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 /// How many bad lines an error lists.
@@ -59,20 +56,6 @@ struct LineError {
     error: String,
 }
 
-/// Reads through to `inner`, hashing every byte (both passes must read the same file).
-struct Hashing<R> {
-    inner: R,
-    hash: Sha256,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 /// Everything one pass over the file needs.
 #[derive(Clone)]
 struct Reader {
@@ -87,11 +70,7 @@ impl Reader {
     /// Calls `each` with every row, checked, in file order; returns the file's SHA-256. `Err`
     /// when the file as a whole cannot be read (missing, no header, missing columns).
     fn rows(&self, mut each: impl FnMut(u64, Result<Order, String>)) -> Result<String, String> {
-        let file = std::fs::File::open(&self.path).map_err(|e| format!("cannot open it: {e}"))?;
-        let mut reader = Hashing {
-            inner: std::io::BufReader::with_capacity(1 << 20, file),
-            hash: Sha256::new(),
-        };
+        let mut reader = csv_input::HashedFile::open(&self.path)?;
         let mut csv = csv_input::reader(&mut reader);
         let headers = csv_input::headers(&mut csv)?;
         let column = |name: &str| headers.iter().position(|h| h == name);
@@ -169,15 +148,8 @@ impl Reader {
             }
         }
         drop(csv);
-        std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| e.to_string())?;
-        Ok(app::storage::hex(&reader.hash.finalize()))
+        reader.finish()
     }
-}
-
-fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
-    let mut h = DefaultHasher::new();
-    value.hash(&mut h);
-    h.finish()
 }
 
 /// The first pass: every row checked, nothing stored.
@@ -196,12 +168,12 @@ fn check(reader: &Reader) -> Result<Checked, String> {
     let sha256 = reader.rows(|line, row| {
         let problem = match row {
             Err(e) => Some(e),
-            Ok(order) => match seen.entry(hash_of(order.idempotency_key.as_str())) {
+            Ok(order) => match seen.entry(hash64(order.idempotency_key.as_str())) {
                 Entry::Vacant(v) => {
-                    v.insert((line, hash_of(order.request_hash.as_str())));
+                    v.insert((line, hash64(order.request_hash.as_str())));
                     None
                 }
-                Entry::Occupied(o) if o.get().1 == hash_of(order.request_hash.as_str()) => {
+                Entry::Occupied(o) if o.get().1 == hash64(order.request_hash.as_str()) => {
                     repeats.insert(line);
                     None
                 }

@@ -7,20 +7,18 @@
 //! parsing and writing overlap and memory stays flat). The file's SHA-256 of both passes must
 //! agree, or nothing is stored.
 
-use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{Hash, Hasher};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use app::domain::{StatusMapping, VendorId};
 use app::storage::imports::{self, Batch, FileRecord, ImportRecord, NewImport, BATCH_ROWS};
 use app::storage::{vendors, Db, StorageError};
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::csv_input::{hash64, HashedFile};
 use crate::vendor_file::{self, ColumnMap, LineError, VendorRow};
 
 /// How many bad lines a refusal lists.
@@ -103,28 +101,6 @@ impl fmt::Display for VendorImportSummary {
     }
 }
 
-/// Reads through to `inner`, hashing every byte.
-struct Hashing<R> {
-    inner: R,
-    hash: Sha256,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-fn open(path: &Path) -> Result<Hashing<std::io::BufReader<std::fs::File>>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
-    Ok(Hashing {
-        inner: std::io::BufReader::with_capacity(1 << 20, file),
-        hash: Sha256::new(),
-    })
-}
-
 /// Streams every row of the file to `each`; returns the file's SHA-256.
 fn read_rows(
     path: &Path,
@@ -132,25 +108,17 @@ fn read_rows(
     columns: &ColumnMap,
     each: impl FnMut(Result<VendorRow, LineError>),
 ) -> Result<String, String> {
-    let mut reader = open(path)?;
+    let mut reader = HashedFile::open(path)?;
     match format {
         FileFormat::Csv => vendor_file::read_csv(&mut reader, columns, each)?,
         FileFormat::Json => vendor_file::read_json(&mut reader, columns, each)?,
     }
-    // Whatever the parser left unread still belongs to the file's hash.
-    std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| e.to_string())?;
-    Ok(app::storage::hex(&reader.hash.finalize()))
-}
-
-fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
-    let mut h = DefaultHasher::new();
-    value.hash(&mut h);
-    h.finish()
+    reader.finish()
 }
 
 /// Everything of a row but its line number, for telling a repeated row from a conflicting one.
 fn row_digest(row: &VendorRow) -> u64 {
-    hash_of(&(
+    hash64(&(
         &row.idempotency_key,
         &row.reference_id,
         &row.brand_id,
@@ -178,7 +146,7 @@ fn check_file(path: &Path, format: FileFormat, columns: &ColumnMap) -> Result<Ch
     let sha256 = read_rows(path, format, columns, |row| {
         let problem = match row {
             Err(e) => Some(e),
-            Ok(row) => match seen.entry(hash_of(row.vendor_order_id.as_str())) {
+            Ok(row) => match seen.entry(hash64(row.vendor_order_id.as_str())) {
                 Entry::Vacant(v) => {
                     v.insert((row.line, row_digest(&row)));
                     None
