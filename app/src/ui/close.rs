@@ -4,20 +4,14 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use super::failure;
+
 use crate::domain::journal::EntryState;
 use crate::server::close::{
     list_close, ApproveEntry, CloseView, EntryView, ExportEntry, PostEntry, ProposeClose,
     SubmitEntry,
 };
 use crate::server::list_vendors;
-
-/// A failed step as a sentence (the server's message), never a raw error.
-fn failure(err: &ServerFnError) -> String {
-    match err {
-        ServerFnError::ServerError(msg) => msg.clone(),
-        _ => "giftrecon could not be reached; check your connection and reload".to_string(),
-    }
-}
 
 #[component]
 pub fn DailyClose() -> impl IntoView {

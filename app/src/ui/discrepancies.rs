@@ -4,6 +4,8 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use super::failure;
+
 use crate::server::discrepancies::{list_discrepancies, DiscrepancyView, ResolveDiscrepancy};
 
 const CLASSES: [(&str, &str); 8] = [
@@ -16,13 +18,6 @@ const CLASSES: [(&str, &str); 8] = [
     ("unmapped_status", "Unmapped status"),
     ("duplicate", "Duplicate"),
 ];
-
-fn failure(err: &ServerFnError) -> String {
-    match err {
-        ServerFnError::ServerError(msg) => msg.clone(),
-        _ => "giftrecon could not be reached; check your connection and reload".to_string(),
-    }
-}
 
 #[component]
 pub fn Discrepancies() -> impl IntoView {

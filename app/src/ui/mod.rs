@@ -137,3 +137,11 @@ fn UserMenu() -> impl IntoView {
         </div>
     }
 }
+
+/// A server function's failure as a sentence (the server's message), never a raw error.
+pub(crate) fn failure(err: &ServerFnError) -> String {
+    match err {
+        ServerFnError::ServerError(msg) => msg.clone(),
+        _ => "giftrecon could not be reached; check your connection and reload".to_string(),
+    }
+}

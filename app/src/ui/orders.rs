@@ -3,14 +3,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::server::lookup::{LookupOrder, LookupView};
+use super::failure;
 
-fn failure(err: &ServerFnError) -> String {
-    match err {
-        ServerFnError::ServerError(msg) => msg.clone(),
-        _ => "giftrecon could not be reached; check your connection and reload".to_string(),
-    }
-}
+use crate::server::lookup::{LookupOrder, LookupView};
 
 #[component]
 pub fn Orders() -> impl IntoView {

@@ -9,11 +9,7 @@ use crate::server::{list_vendors, system_status, InstallationSummary, VendorView
 
 /// Shows a server function's failure as a sentence, never as a raw error.
 fn error_note(err: ServerFnError) -> impl IntoView {
-    let message = match err {
-        ServerFnError::ServerError(msg) => msg,
-        _ => "giftrecon could not be reached; check your connection and reload".to_string(),
-    };
-    view! { <p class="notice error" role="alert">{message}</p> }
+    view! { <p class="notice error" role="alert">{super::failure(&err)}</p> }
 }
 
 #[component]
@@ -221,8 +217,7 @@ pub fn Imports() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match imports.await {
-                    Err(ServerFnError::ServerError(msg)) => view! { <p class="notice error" role="alert">{msg}</p> }.into_any(),
-                    Err(_) => view! { <p class="notice error" role="alert">"giftrecon could not be reached; reload to try again"</p> }.into_any(),
+                    Err(err) => error_note(err).into_any(),
                     Ok(list) if list.is_empty() => view! { <p class="hint">"No imports yet."</p> }.into_any(),
                     Ok(list) => view! {
                         <table class="data" data-testid="imports">
