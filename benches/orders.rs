@@ -8,10 +8,13 @@
 //! `BENCH_WORKERS` outbox workers place them all with the vendor simulator (zero latency) until
 //! the simulator holds every order once. Prints one line per database.
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{database, env_or};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use app::domain::{VendorId, VendorKind};
 use app::server::AppState;
 use app::storage::audit::AuditEvent;
@@ -21,15 +24,7 @@ use giftrecon::api::ApiState;
 use giftrecon::config::OutboxSettings;
 use giftrecon::outbox::OutboxWorker;
 use giftrecon::sim::{self, SimConfig};
-use sqlx::Connection;
 use tokio::sync::watch;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -59,39 +54,6 @@ struct Figures {
     placement_per_s: f64,
     vendor_orders: u64,
     vendor_keys: u64,
-}
-
-type Cleanup = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
-
-async fn database(backend: &str) -> anyhow::Result<(String, Cleanup)> {
-    match backend {
-        "sqlite" => {
-            let dir = tempfile::tempdir()?;
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            Ok((url, Box::pin(async move { drop(dir) })))
-        }
-        "postgres" => {
-            let server = std::env::var("GIFTRECON_TEST_PG")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-            let name = format!("giftrecon_bench_{}", uuid::Uuid::new_v4().simple());
-            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-                .await
-                .context("PostgreSQL for the benchmark")?;
-            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-                .execute(&mut admin)
-                .await?;
-            let url = format!("{server}/{name}");
-            Ok((
-                url,
-                Box::pin(async move {
-                    let _ = sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await;
-                }),
-            ))
-        }
-        other => anyhow::bail!("BENCH_DB: unknown database {other:?} (sqlite or postgres)"),
-    }
 }
 
 async fn run(

@@ -11,12 +11,15 @@
 //! generator's expected.json, so a fast wrong answer cannot pass. `benches/compare.py` times
 //! DuckDB (in memory) and pandas on the same files, when python3 has them.
 
+#[path = "common/mod.rs"]
+mod common;
+use common::database;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use sqlx::Connection;
 
 const BIN: &str = env!("CARGO_BIN_EXE_giftrecon");
 const DAY: &str = "2026-12-01";
@@ -73,36 +76,6 @@ fn env_list(name: &str, default: &str) -> Vec<String> {
         .collect()
 }
 
-async fn database(backend: &str, dir: &Path) -> anyhow::Result<(String, Option<String>)> {
-    match backend {
-        "sqlite" => Ok((format!("sqlite://{}", dir.join("bench.db").display()), None)),
-        "postgres" => {
-            let server = std::env::var("GIFTRECON_TEST_PG")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-            let name = format!("giftrecon_bench_{}", std::process::id());
-            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\""))
-                .execute(&mut admin)
-                .await?;
-            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-                .execute(&mut admin)
-                .await?;
-            Ok((format!("{server}/{name}"), Some(name)))
-        }
-        other => bail!("BENCH_DB: unknown backend {other:?} (sqlite or postgres)"),
-    }
-}
-
-async fn drop_database(name: &str) -> anyhow::Result<()> {
-    let server = std::env::var("GIFTRECON_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let sizes = env_list("BENCH_N", "100000,1000000");
@@ -129,11 +102,9 @@ async fn main() -> anyhow::Result<()> {
             serde_json::from_str(&std::fs::read_to_string(data.join("expected.json"))?)?;
         for backend in &backends {
             let dir = tempfile::tempdir()?;
-            let (url, pg) = database(backend, dir.path()).await?;
+            let (url, cleanup) = database(backend).await?;
             let result = one(dir.path(), &url, &data, &expected).await;
-            if let Some(name) = pg {
-                drop_database(&name).await?;
-            }
+            cleanup.await;
             let (orders, vendor, reconcile) = result?;
             let total = orders.seconds + vendor.seconds + reconcile.seconds;
             let peak = orders.peak_mib.max(vendor.peak_mib).max(reconcile.peak_mib);

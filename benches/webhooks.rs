@@ -12,6 +12,10 @@
 //! server's, not the client's. Every answer must be 200, and afterwards the inbox must hold
 //! every event once and every order must be in the state its last event says.
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{database, env_or};
+
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -23,17 +27,9 @@ use app::storage::{now_utc, DatabaseUrl, Db};
 use giftrecon::api::ApiState;
 use giftrecon::vendors::signature::sign_hex_hmac;
 use secrecy::SecretString;
-use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECRET: &str = "whsec_bench_secret";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; nothing else is expected.
@@ -76,39 +72,6 @@ struct Figures {
     p99_ms: f64,
     max_ms: f64,
     seconds: f64,
-}
-
-type Cleanup = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
-
-async fn database(backend: &str) -> anyhow::Result<(String, Cleanup)> {
-    match backend {
-        "sqlite" => {
-            let dir = tempfile::tempdir()?;
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            Ok((url, Box::pin(async move { drop(dir) })))
-        }
-        "postgres" => {
-            let server = std::env::var("GIFTRECON_TEST_PG")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-            let name = format!("giftrecon_bench_{}", uuid::Uuid::new_v4().simple());
-            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-                .await
-                .context("PostgreSQL for the benchmark")?;
-            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-                .execute(&mut admin)
-                .await?;
-            let url = format!("{server}/{name}");
-            Ok((
-                url,
-                Box::pin(async move {
-                    let _ = sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await;
-                }),
-            ))
-        }
-        other => anyhow::bail!("BENCH_DB: unknown database {other:?} (sqlite or postgres)"),
-    }
 }
 
 /// The statuses each order goes through, one round of events each: the last one wins.
