@@ -24,7 +24,10 @@ use crate::{http, outbox, poller, site, telemetry};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(&cli.global)?;
-    let quiet = !matches!(cli.command, Command::Serve(_) | Command::VendorSim(_));
+    let quiet = !matches!(
+        cli.command,
+        Command::Serve(_) | Command::VendorSim(_) | Command::Demo(_)
+    );
     // One-shot commands keep stderr for warnings and errors; the server logs at info.
     let level = if quiet && std::env::var_os("RUST_LOG").is_none() {
         "warn".to_string()
@@ -53,6 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             with_db(&config, |db| async move { vendor(&db, command).await }).await
         }
         Command::VendorSim(args) => crate::sim::run(args).await,
+        Command::Demo(args) => crate::demo::run(config, args).await,
         Command::BenchData {
             orders,
             out,
@@ -203,7 +207,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Db> {
     Ok(Db::connect_and_migrate(&config.database).await?)
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = open(&config).await?;
     let site_root = site::locate(config.site_root.as_deref());
     if site_root.is_none() {
@@ -766,8 +770,7 @@ async fn report(db: &Db, command: crate::cli::ReportCommand) -> anyhow::Result<(
                 to: Some(date),
                 class: class.as_deref().map(parse_class).transpose()?,
                 state: state.as_deref().map(parse_state).transpose()?,
-                limit: None,
-                offset: None,
+                ..Default::default()
             };
             let items = reconciliation::list(db, &filter).await?;
             match format {

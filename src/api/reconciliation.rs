@@ -253,8 +253,7 @@ pub async fn discrepancies(
             to: Some(date),
             class,
             state: state_filter,
-            limit: None,
-            offset: None,
+            ..Default::default()
         },
     )
     .await

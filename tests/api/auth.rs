@@ -73,7 +73,7 @@ fn server_fns() -> [ServerFnCase; 11] {
         (
             "list_discrepancies",
             app::server::discrepancies::ListDiscrepancies::PATH,
-            r#"{"vendor":"","class":"","state":"open","from":"","to":"","page":0}"#,
+            r#"{"filter":{"state":"open"}}"#,
             access::VIEW_QUEUES,
         ),
         (

@@ -27,7 +27,7 @@ async fn call(app: &TestApp, path: &str, cookie: &str, body: Value) -> (u16, Val
 }
 
 fn query(class: &str, state: &str) -> Value {
-    json!({"vendor": "acme", "class": class, "state": state, "from": "2026-12-01", "to": "2026-12-01", "page": 0})
+    json!({"filter": {"vendor": "acme", "class": class, "state": state, "from": "2026-12-01", "to": "2026-12-01", "page": 0}})
 }
 
 async fn queues_filter_and_resolve_by_role(db: TestDb) {
@@ -78,12 +78,12 @@ async fn queues_filter_and_resolve_by_role(db: TestDb) {
         &app,
         ListDiscrepancies::PATH,
         &support,
-        json!({"vendor": "acme", "class": "", "state": "open", "from": "yesterday", "to": "", "page": 0}),
+        json!({"filter": {"vendor": "acme", "class": "", "state": "open", "from": "yesterday", "to": "", "page": 0}}),
     )
     .await;
     assert_eq!(status, 400);
     assert!(bad.to_string().contains("from"), "{bad}");
-    let (_, later) = call(&app, ListDiscrepancies::PATH, &support, json!({"vendor": "acme", "class": "", "state": "open", "from": "2026-12-02", "to": "", "page": 0})).await;
+    let (_, later) = call(&app, ListDiscrepancies::PATH, &support, json!({"filter": {"vendor": "acme", "class": "", "state": "open", "from": "2026-12-02", "to": "", "page": 0}})).await;
     assert_eq!(later["items"].as_array().unwrap().len(), 0);
 
     // Resolving: finance only, with a reason, once.

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod matching;
 pub mod money;
 pub mod order;
+pub mod queue;
 pub mod role;
 pub mod vendor;
 

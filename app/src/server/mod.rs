@@ -66,6 +66,10 @@ pub mod access {
     /// The discrepancy queues: finance works them; support looks (read-only).
     pub const VIEW_QUEUES: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover, Role::Support];
     pub const RESOLVE_DISCREPANCY: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover];
+    /// Backfill, Retry, Refund, Sync status, requesting a write-off, assigning and notes: finance.
+    pub const ACT_ON_DISCREPANCY: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover];
+    /// A requested write-off is approved by a finance approver who did not request it.
+    pub const APPROVE_WRITE_OFF: &[Role] = &[Role::FinanceApprover];
     /// Looking an order up is read-only: everyone signed in.
     pub const LOOKUP_ORDERS: &[Role] = &Role::ALL;
     /// Match rates and discrepancy counts on the overview: everyone signed in.

@@ -15,6 +15,7 @@ pub mod order_import;
 pub mod orders;
 pub mod outbox;
 pub mod poller;
+pub mod queue;
 pub mod reconciliation;
 pub mod sessions;
 pub mod tokens;

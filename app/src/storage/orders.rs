@@ -245,6 +245,59 @@ pub async fn create_order(
     }
 }
 
+/// Inserts one order and its "created" event inside the open transaction `$tx`, unless its
+/// (owner, key) or (vendor, vendor key) is taken. Evaluates to `Result<bool, sqlx::Error>`:
+/// whether it was inserted. Jobs are the caller's.
+macro_rules! insert_order {
+    ($tx:expr, $order:expr, $actor:expr) => {
+        async {
+            let order: &$crate::storage::orders::Order = $order;
+            let done = sqlx::query(
+                "INSERT INTO orders (id, owner, idempotency_key, request_hash, vendor_id, vendor_key,
+                    customer_id, brand_id, amount_minor, currency, submission, gl_state,
+                    vendor_order_id, vendor_status, attention_reason, source, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&order.id)
+            .bind(&order.owner)
+            .bind(&order.idempotency_key)
+            .bind(&order.request_hash)
+            .bind(&order.vendor_id)
+            .bind(&order.vendor_key)
+            .bind(&order.customer_id)
+            .bind(&order.brand_id)
+            .bind(order.amount.minor_units())
+            .bind(order.amount.currency().code())
+            .bind(order.submission.as_str())
+            .bind(order.gl_state.as_str())
+            .bind(&order.vendor_order_id)
+            .bind(&order.vendor_status)
+            .bind(&order.attention_reason)
+            .bind(&order.source)
+            .bind(order.created_at)
+            .bind(order.updated_at)
+            .execute(&mut *$tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok::<bool, sqlx::Error>(false);
+            }
+            sqlx::query(
+                "INSERT INTO order_events (order_id, kind, detail, actor, created_at)
+                 VALUES ($1, 'created', $2, $3, $4)",
+            )
+            .bind(&order.id)
+            .bind($crate::storage::orders::created_detail(order))
+            .bind($actor)
+            .bind(order.created_at)
+            .execute(&mut *$tx)
+            .await?;
+            Ok(true)
+        }
+    };
+}
+pub(crate) use insert_order;
+
 /// Inserts orders in one transaction, skipping any whose (owner, key) already exists; each new
 /// order gets its "created" event and, when queued, its `place_order` job. `response` completes
 /// the idempotency record of a single new order. Returns how many were inserted.
@@ -259,47 +312,10 @@ pub async fn insert_orders(
             let mut tx = pool.begin().await?;
             let mut inserted = 0u64;
             for order in new_orders {
-                let done = sqlx::query(
-                    "INSERT INTO orders (id, owner, idempotency_key, request_hash, vendor_id, vendor_key,
-                        customer_id, brand_id, amount_minor, currency, submission, gl_state,
-                        vendor_order_id, vendor_status, attention_reason, source, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&order.id)
-                .bind(&order.owner)
-                .bind(&order.idempotency_key)
-                .bind(&order.request_hash)
-                .bind(&order.vendor_id)
-                .bind(&order.vendor_key)
-                .bind(&order.customer_id)
-                .bind(&order.brand_id)
-                .bind(order.amount.minor_units())
-                .bind(order.amount.currency().code())
-                .bind(order.submission.as_str())
-                .bind(order.gl_state.as_str())
-                .bind(&order.vendor_order_id)
-                .bind(&order.vendor_status)
-                .bind(&order.attention_reason)
-                .bind(&order.source)
-                .bind(order.created_at)
-                .bind(order.updated_at)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
+                if !insert_order!(tx, order, actor).await? {
                     continue;
                 }
                 inserted += 1;
-                sqlx::query(
-                    "INSERT INTO order_events (order_id, kind, detail, actor, created_at)
-                     VALUES ($1, 'created', $2, $3, $4)",
-                )
-                .bind(&order.id)
-                .bind(created_detail(order))
-                .bind(actor)
-                .bind(order.created_at)
-                .execute(&mut *tx)
-                .await?;
                 if order.submission == Submission::Queued {
                     sqlx::query(
                         "INSERT INTO outbox_jobs (kind, order_id, state, attempts, run_at, created_at, updated_at)

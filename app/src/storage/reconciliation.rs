@@ -47,6 +47,8 @@ macro_rules! event {
         .execute(&mut *$tx)
     };
 }
+pub(crate) use event;
+
 /// Writes a found discrepancy for `$day` inside `$tx`: inserted open, or — when its key is
 /// already there — opened again with the new values (any resolution cleared, first run kept).
 /// Evaluates to `Result<i64, sqlx::Error>`, the row's id.
@@ -74,6 +76,7 @@ macro_rules! write_discrepancy {
                     vendor_status = excluded.vendor_status,
                     fingerprint = excluded.fingerprint,
                     resolution = NULL, resolved_by = NULL, resolved_at = NULL,
+                    write_off_reason = NULL, write_off_by = NULL, write_off_at = NULL,
                     last_run = excluded.last_run, updated_at = excluded.updated_at
              RETURNING id",
         )
@@ -201,6 +204,8 @@ pub struct Discrepancy {
     pub resolved_by: Option<String>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub assignee: Option<String>,
+    /// A write-off someone asked for, awaiting a second person: (reason, who, when).
+    pub write_off: Option<(String, String, DateTime<Utc>)>,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -1035,7 +1040,7 @@ pub async fn day_totals(
     Ok(Some(totals))
 }
 
-/// Which discrepancies to list.
+/// Which discrepancies to list. `None` means any.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
     pub vendor_id: Option<String>,
@@ -1043,8 +1048,48 @@ pub struct Filter {
     pub to: Option<NaiveDate>,
     pub class: Option<Class>,
     pub state: Option<DiscrepancyState>,
+    /// Either side in this currency.
+    pub currency: Option<Currency>,
+    /// The larger side's amount, in minor units of `currency` (so only with a currency).
+    pub min_minor: Option<i64>,
+    pub max_minor: Option<i64>,
+    /// Opened at or before this instant (aging).
+    pub opened_before: Option<DateTime<Utc>>,
+    pub assignee: Option<Assignee>,
+    pub sort: Sort,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
+}
+
+/// Whose items.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Assignee {
+    Nobody,
+    User(String),
+}
+
+/// The order of a queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// By business day, class and key (the report's order).
+    #[default]
+    Day,
+    /// Oldest first (longest open).
+    Oldest,
+    Newest,
+    /// The larger side's amount, largest first.
+    Amount,
+}
+
+impl Sort {
+    fn order_by(self) -> &'static str {
+        match self {
+            Sort::Day => "business_day, class, item_key",
+            Sort::Oldest => "opened_at, id",
+            Sort::Newest => "opened_at DESC, id DESC",
+            Sort::Amount => "larger_minor DESC, id",
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -1069,6 +1114,9 @@ struct DiscrepancyRow {
     resolved_by: Option<String>,
     resolved_at: Option<DateTime<Utc>>,
     assignee: Option<String>,
+    write_off_reason: Option<String>,
+    write_off_by: Option<String>,
+    write_off_at: Option<DateTime<Utc>>,
     opened_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -1076,7 +1124,7 @@ struct DiscrepancyRow {
 const DISCREPANCY_COLUMNS: &str = "id, vendor_id, business_day, item_key, class, state, order_id, \
      internal_minor, internal_currency, internal_gl_state, vendor_order_ids, vendor_records, \
      vendor_minor, vendor_currency, vendor_status, fingerprint, resolution, resolved_by, \
-     resolved_at, assignee, opened_at, updated_at";
+     resolved_at, assignee, write_off_reason, write_off_by, write_off_at, opened_at, updated_at";
 
 fn parse_class(s: &str) -> Result<Class, StorageError> {
     Class::ALL
@@ -1118,20 +1166,33 @@ impl TryFrom<DiscrepancyRow> for Discrepancy {
             resolved_by: r.resolved_by,
             resolved_at: r.resolved_at,
             assignee: r.assignee,
+            write_off: match (r.write_off_reason, r.write_off_by, r.write_off_at) {
+                (Some(reason), Some(by), Some(at)) => Some((reason, by, at)),
+                _ => None,
+            },
             opened_at: r.opened_at,
             updated_at: r.updated_at,
         })
     }
 }
 
-/// Discrepancies matching `filter`, by day, class and key.
+/// Discrepancies matching `filter`, in its order.
 pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<Discrepancy>, StorageError> {
+    // The larger of the two sides, for the amount filter and sort (one CASE for both engines).
+    let larger = "CASE WHEN COALESCE(internal_minor, 0) >= COALESCE(vendor_minor, 0)
+                       THEN COALESCE(internal_minor, 0) ELSE vendor_minor END";
     let mut sql = format!(
-        "SELECT {DISCREPANCY_COLUMNS} FROM discrepancies
+        "SELECT {DISCREPANCY_COLUMNS}, {larger} AS larger_minor FROM discrepancies
           WHERE ($1 IS NULL OR vendor_id = $1)
             AND ($2 IS NULL OR business_day >= $2) AND ($3 IS NULL OR business_day <= $3)
             AND ($4 IS NULL OR class = $4) AND ($5 IS NULL OR state = $5)
-          ORDER BY business_day, class, item_key"
+            AND ($6 IS NULL OR internal_currency = $6 OR vendor_currency = $6)
+            AND ($7 IS NULL OR {larger} >= $7) AND ($8 IS NULL OR {larger} <= $8)
+            AND ($9 IS NULL OR opened_at <= $9)
+            AND ($10 IS NULL OR assignee = $10)
+            AND ($11 = 0 OR assignee IS NULL)
+          ORDER BY {}",
+        filter.sort.order_by()
     );
     if let Some(limit) = filter.limit {
         sql.push_str(&format!(" LIMIT {}", limit.max(0)));
@@ -1141,6 +1202,12 @@ pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<Discrepancy>, StorageE
     }
     let class = filter.class.map(Class::as_str);
     let state = filter.state.map(DiscrepancyState::as_str);
+    let currency = filter.currency.map(|c| c.code());
+    let (assignee, unassigned) = match &filter.assignee {
+        None => (None, 0i32),
+        Some(Assignee::Nobody) => (None, 1),
+        Some(Assignee::User(name)) => (Some(name.as_str()), 0),
+    };
     let rows: Vec<DiscrepancyRow> = on_db!(db, pool => {
         sqlx::query_as(&sql)
             .bind(&filter.vendor_id)
@@ -1148,6 +1215,12 @@ pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<Discrepancy>, StorageE
             .bind(filter.to)
             .bind(class)
             .bind(state)
+            .bind(currency)
+            .bind(filter.min_minor)
+            .bind(filter.max_minor)
+            .bind(filter.opened_before)
+            .bind(assignee)
+            .bind(unassigned)
             .fetch_all(pool)
             .await
     })?;
