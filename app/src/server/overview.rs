@@ -18,6 +18,8 @@ pub struct DayView {
     pub outcomes: u64,
     pub matched: u64,
     pub discrepancies: u64,
+    /// Of those, still open now (not resolved, not cleared).
+    pub open: u64,
     /// Matched outcomes per ten thousand (an integer: no float crosses the wire).
     pub match_basis_points: u64,
     /// "USD -4.99" per currency with a variance.
@@ -50,6 +52,14 @@ pub async fn reconciliation_overview() -> Result<Vec<VendorDays>, ServerFnError>
         let runs = crate::storage::reconciliation::recent_days(&app.db, vendor.id.as_str(), DAYS)
             .await
             .map_err(state::internal)?;
+        let open = match runs.last() {
+            Some(oldest) => {
+                crate::storage::queue::open_per_day(&app.db, vendor.id.as_str(), oldest.day)
+                    .await
+                    .map_err(state::internal)?
+            }
+            None => Default::default(),
+        };
         let days = runs
             .iter()
             .map(|run| {
@@ -60,6 +70,7 @@ pub async fn reconciliation_overview() -> Result<Vec<VendorDays>, ServerFnError>
                     outcomes,
                     matched,
                     discrepancies: outcomes - matched,
+                    open: open.get(&run.day).copied().unwrap_or(0),
                     match_basis_points: (matched * 10_000).checked_div(outcomes).unwrap_or(10_000),
                     variances: run
                         .totals
@@ -91,4 +102,116 @@ pub async fn reconciliation_overview() -> Result<Vec<VendorDays>, ServerFnError>
         });
     }
     Ok(out)
+}
+
+/// One class's open items on the chosen day, in one currency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenClassView {
+    pub class: String,
+    pub count: u64,
+    /// What they put at stake, e.g. "60.00" (with `currency`); empty without amounts.
+    pub amount: String,
+    pub currency: String,
+}
+
+/// Daily totals in one currency, ours beside the vendor's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotalsView {
+    pub currency: String,
+    pub internal_count: u64,
+    pub internal_amount: String,
+    pub vendor_count: u64,
+    pub vendor_amount: String,
+    pub variance: String,
+}
+
+/// A vendor's day at a glance: what its last run counted, what is still open, and the totals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayFigures {
+    pub vendor: String,
+    pub date: String,
+    /// Whether the day has been reconciled at all.
+    pub reconciled: bool,
+    pub match_basis_points: u64,
+    /// Every class the run counts (matched included), as the summary report has them.
+    pub counts: Vec<(String, u64)>,
+    pub open: Vec<OpenClassView>,
+    pub totals: Vec<TotalsView>,
+}
+
+/// The chosen vendor's chosen day (`date` as YYYY-MM-DD).
+#[server(input = Json)]
+pub async fn day_overview(vendor: String, date: String) -> Result<DayFigures, ServerFnError> {
+    use crate::domain::matching::Class;
+    auth::require(access::VIEW_OVERVIEW, "day_overview").await?;
+    let app = AppState::from_context()?;
+    let vendor = crate::domain::VendorId::parse(vendor.trim())
+        .map_err(|e| auth::bad_request(&format!("vendor: {e}")))?;
+    let day = chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").map_err(|_| {
+        auth::bad_request(&format!(
+            "date: {:?} is not a date; use YYYY-MM-DD",
+            crate::domain::excerpt(&date)
+        ))
+    })?;
+    let run = crate::storage::reconciliation::latest_run(&app.db, vendor.as_str(), day)
+        .await
+        .map_err(state::internal)?;
+    let totals = crate::storage::reconciliation::day_totals(&app.db, vendor.as_str(), day)
+        .await
+        .map_err(state::internal)?
+        .unwrap_or_default();
+    let open = crate::storage::queue::open_by_class(&app.db, Some(vendor.as_str()), Some(day))
+        .await
+        .map_err(state::internal)?;
+    let (outcomes, matched) = run.as_ref().map_or((0, 0), |r| {
+        (
+            r.counts.values().sum::<u64>(),
+            r.counts.get(&Class::Matched).copied().unwrap_or(0),
+        )
+    });
+    Ok(DayFigures {
+        vendor: vendor.to_string(),
+        date: day.to_string(),
+        reconciled: run.is_some(),
+        match_basis_points: (matched * 10_000).checked_div(outcomes).unwrap_or(10_000),
+        counts: run
+            .map(|r| {
+                Class::ALL
+                    .into_iter()
+                    .map(|c| {
+                        (
+                            c.as_str().to_string(),
+                            r.counts.get(&c).copied().unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        open: open
+            .into_iter()
+            .map(|o| OpenClassView {
+                class: o.class.as_str().to_string(),
+                count: o.count,
+                amount: o.at_stake.map(|m| m.amount_string()).unwrap_or_default(),
+                currency: o
+                    .at_stake
+                    .map(|m| m.currency().code().to_string())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        totals: totals
+            .iter()
+            .map(|(c, t)| TotalsView {
+                currency: c.code().to_string(),
+                internal_count: t.internal.count,
+                internal_amount: t.internal.amount.amount_string(),
+                vendor_count: t.vendor.count,
+                vendor_amount: t.vendor.amount.amount_string(),
+                variance: t
+                    .variance()
+                    .map(|v| v.amount_string())
+                    .unwrap_or_else(|_| "overflow".into()),
+            })
+            .collect(),
+    })
 }

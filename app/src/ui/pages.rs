@@ -33,15 +33,152 @@ pub fn Overview() -> impl IntoView {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 overview.await.ok().map(|vendors| {
-                    vendors
+                    let choices: Vec<(String, Option<String>)> = vendors
+                        .iter()
+                        .map(|v| (v.vendor.clone(), v.days.first().map(|d| d.date.clone())))
+                        .collect();
+                    let glance = (!choices.is_empty()).then(|| view! { <DayAtAGlance choices/> });
+                    let cards = vendors
                         .into_iter()
                         .filter(|v| !v.days.is_empty() || v.polled_to.is_some() || v.last_webhook_at.is_some())
                         .map(vendor_days)
-                        .collect_view()
+                        .collect_view();
+                    view! { {glance} {cards} }
                 })
             })}
         </Suspense>
     }
+}
+
+/// One vendor's day, chosen: match rate, open discrepancies by class with what they put at
+/// stake, and the daily totals side by side.
+#[component]
+fn DayAtAGlance(choices: Vec<(String, Option<String>)>) -> impl IntoView {
+    use crate::server::overview::day_overview;
+    let first = choices.first().cloned().unwrap_or_default();
+    let vendor = RwSignal::new(first.0);
+    let date = RwSignal::new(first.1.unwrap_or_default());
+    let latest: Vec<(String, String)> = choices
+        .iter()
+        .filter_map(|(v, d)| d.clone().map(|d| (v.clone(), d)))
+        .collect();
+    let day = Resource::new(
+        move || (vendor.get(), date.get()),
+        |(vendor, date)| async move {
+            if date.is_empty() {
+                Ok(None)
+            } else {
+                day_overview(vendor, date).await.map(Some)
+            }
+        },
+    );
+    view! {
+        <section class="card" aria-labelledby="day-heading" data-testid="day-overview">
+            <h2 id="day-heading">"Day at a glance"</h2>
+            <form class="filters" on:submit=|ev: leptos::ev::SubmitEvent| ev.prevent_default()>
+                <label for="day-vendor">"Vendor"</label>
+                <select id="day-vendor" on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    // A vendor's own latest reconciled day is the natural start.
+                    if let Some((_, d)) = latest.iter().find(|(id, _)| *id == v) {
+                        date.set(d.clone());
+                    }
+                    vendor.set(v);
+                }>
+                    {choices.iter().map(|(v, _)| {
+                        let selected = *v == vendor.get_untracked();
+                        view! { <option value=v.clone() selected=selected>{v.clone()}</option> }
+                    }).collect_view()}
+                </select>
+                <label for="day-date">"Day"</label>
+                <input id="day-date" type="date" prop:value=date
+                    on:change=move |ev| date.set(event_target_value(&ev))/>
+            </form>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match day.await {
+                        Err(err) => error_note(err).into_any(),
+                        Ok(None) => view! { <p class="hint">"Choose a day."</p> }.into_any(),
+                        Ok(Some(d)) => day_glance(d).into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+fn day_glance(d: crate::server::overview::DayFigures) -> impl IntoView {
+    if !d.reconciled {
+        return view! {
+            <p class="hint">{format!("{} has not been reconciled for {} yet.", d.date, d.vendor)}</p>
+        }
+        .into_any();
+    }
+    let rate = format!(
+        "{}.{:02}%",
+        d.match_basis_points / 100,
+        d.match_basis_points % 100
+    );
+    view! {
+        <p class="facts">"Match rate " <strong data-testid="match-rate">{rate}</strong></p>
+        <div class="glance">
+            <table class="data" data-testid="day-counts">
+                <caption>"Last run, by class"</caption>
+                <tbody>
+                    {d.counts.into_iter().map(|(class, n)| view! {
+                        <tr data-class=class.clone()>
+                            <th scope="row">{class.replace('_', " ")}</th>
+                            <td class="num">{n}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <table class="data" data-testid="day-open">
+                <caption>"Open now"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Class"</th>
+                        <th scope="col" class="num">"Items"</th>
+                        <th scope="col" class="num">"At stake"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {d.open.is_empty().then(|| view! { <tr><td colspan="3">"Nothing open."</td></tr> })}
+                    {d.open.into_iter().map(|o| view! {
+                        <tr data-class=o.class.clone()>
+                            <th scope="row">
+                                <a href=format!("/discrepancies?vendor={}&class={}&from={}&to={}", d.vendor, o.class, d.date, d.date)>{o.class.replace('_', " ")}</a>
+                            </th>
+                            <td class="num">{o.count}</td>
+                            <td class="num">{format!("{} {}", o.amount, o.currency)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <table class="data" data-testid="day-totals">
+                <caption>"Fulfilled totals"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Currency"</th>
+                        <th scope="col" class="num">"Ours"</th>
+                        <th scope="col" class="num">"Vendor's"</th>
+                        <th scope="col" class="num">"Variance"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {d.totals.into_iter().map(|t| view! {
+                        <tr data-currency=t.currency.clone()>
+                            <th scope="row">{t.currency.clone()}</th>
+                            <td class="num">{format!("{} ({})", t.internal_amount, t.internal_count)}</td>
+                            <td class="num">{format!("{} ({})", t.vendor_amount, t.vendor_count)}</td>
+                            <td class="num">{t.variance}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
 }
 
 /// A vendor's recent days: a match-rate line (server-rendered SVG) and the figures behind it.
@@ -57,6 +194,15 @@ fn vendor_days(v: crate::server::overview::VendorDays) -> impl IntoView {
         .map(|(i, d)| format!("{},{}", i * 10, 100 - d.match_basis_points / 100))
         .collect();
     let width = (points.len().max(2) - 1) * 10;
+    // Open discrepancies on the same axis, scaled to the busiest day.
+    let most_open = v.days.iter().map(|d| d.open).max().unwrap_or(0).max(1);
+    let open_points: Vec<String> = v
+        .days
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| format!("{},{}", i * 10, 100 - d.open * 100 / most_open))
+        .collect();
     let latest = v.days.first().cloned();
     let feeds = format!(
         "Poller: {}. Last webhook: {}.",
@@ -86,8 +232,13 @@ fn vendor_days(v: crate::server::overview::VendorDays) -> impl IntoView {
             })}
             <svg class="chart" role="img" viewBox=format!("0 0 {width} 100") preserveAspectRatio="none"
                 width="300" height="80">
-                <title>{format!("Match rate over the last {} reconciled days", v.days.len())}</title>
+                <title>{format!(
+                    "Match rate (solid) and open discrepancies (dashed, up to {most_open}) over the last {} reconciled days",
+                    v.days.len()
+                )}</title>
                 <polyline fill="none" stroke="currentColor" stroke-width="2" points=points.join(" ")/>
+                <polyline class="open-line" fill="none" stroke="currentColor" stroke-width="1"
+                    stroke-dasharray="4 2" points=open_points.join(" ")/>
             </svg>
             <table class="data">
                 <thead>
@@ -95,6 +246,7 @@ fn vendor_days(v: crate::server::overview::VendorDays) -> impl IntoView {
                         <th scope="col">"Day"</th>
                         <th scope="col" class="num">"Matched"</th>
                         <th scope="col" class="num">"Discrepancies"</th>
+                        <th scope="col" class="num">"Open"</th>
                         <th scope="col">"Variance"</th>
                     </tr>
                 </thead>
@@ -104,6 +256,7 @@ fn vendor_days(v: crate::server::overview::VendorDays) -> impl IntoView {
                             <th scope="row">{d.date}</th>
                             <td class="num">{format!("{} of {}", d.matched, d.outcomes)}</td>
                             <td class="num">{d.discrepancies}</td>
+                            <td class="num">{d.open}</td>
                             <td>{d.variances.join(", ")}</td>
                         </tr>
                     }).collect_view()}
