@@ -19,7 +19,7 @@ const CURRENCIES: [(Currency, u32, &[i64]); 4] = [
     (Currency::JPY, 30, &[1000, 3000, 5000]),
     (Currency::KWD, 20, &[5, 10, 20]),
 ];
-const BRANDS: [&str; 5] = ["amazon-us", "itunes", "google-play", "starbucks", "uber"];
+pub const BRANDS: [&str; 5] = ["amazon-us", "itunes", "google-play", "starbucks", "uber"];
 
 /// What was written, and the class each key should land in.
 #[derive(Debug, Default, serde::Serialize)]
@@ -32,6 +32,18 @@ pub struct Generated {
 /// Writes `orders.csv` (for `giftrecon import orders`), `vendor.csv` (the generic vendor file)
 /// and `expected.json` (class counts) into `out`.
 pub fn generate(orders: u64, out: &Path, seed: u64, day: NaiveDate) -> anyhow::Result<Generated> {
+    generate_named(orders, out, seed, day, "")
+}
+
+/// As [`generate`], with `prefix` before every key and vendor order id, so several days'
+/// files can live in one database.
+pub fn generate_named(
+    orders: u64,
+    out: &Path,
+    seed: u64,
+    day: NaiveDate,
+    prefix: &str,
+) -> anyhow::Result<Generated> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let open = |name: &str| -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
         let path = out.join(name);
@@ -53,7 +65,7 @@ pub fn generate(orders: u64, out: &Path, seed: u64, day: NaiveDate) -> anyhow::R
     let mut generated = Generated::default();
     let start = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     for i in 0..orders {
-        let key = format!("bk-{i:08}");
+        let key = format!("{prefix}bk-{i:08}");
         let at = start + Duration::milliseconds(rng.gen_range(0..86_400_000));
         let stamp = at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
         let mut pick = rng.gen_range(0..1000u32);
@@ -122,7 +134,7 @@ pub fn generate(orders: u64, out: &Path, seed: u64, day: NaiveDate) -> anyhow::R
         for copy in 0..copies {
             writeln!(
                 vendor,
-                "V{i:08}{},{key},,{brand},{},{},{v_status},{stamp},{updated}",
+                "{prefix}V{i:08}{},{key},,{brand},{},{},{v_status},{stamp},{updated}",
                 if copy == 0 { "" } else { "-dup" },
                 v_amount.amount_string(),
                 v_amount.currency().code(),

@@ -100,6 +100,9 @@ pub enum Command {
     Poll(PollArgs),
     /// Run a simulator of the generic vendor API, with faults on request (for tests and demos).
     VendorSim(crate::sim::SimArgs),
+    /// Try giftrecon: the dashboard with a vendor simulator, a few reconciled days with every
+    /// kind of discrepancy, and a login per role (in its own giftrecon-demo.db).
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ pub mod close;
 pub mod commands;
 pub mod config;
 pub mod csv_input;
+pub mod demo;
 pub mod http;
 pub mod import;
 pub mod outbox;
