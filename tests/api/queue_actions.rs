@@ -136,7 +136,13 @@ async fn each_action_does_its_work_once_and_ties_out(db: TestDb) {
     let status = item(&app, &preparer, "status_mismatch").await;
     assert_eq!(status["actions"], json!(["sync_status"]));
 
-    // Support looks but does not act.
+    // Support looks but does not act: no buttons offered, and the server refuses anyway.
+    let seen = item(&app, &support, "vendor_only").await;
+    assert_eq!(
+        (seen["actions"].clone(), seen["can_resolve"].clone()),
+        (json!([]), json!(false))
+    );
+    assert_eq!(ghost["can_resolve"], true);
     let (code, body) = act(
         &app,
         &support,
@@ -356,7 +362,10 @@ async fn write_offs_need_a_second_person(db: TestDb) {
     // Requested, not done: still open, now offering approval.
     let open = item(&app, &preparer, "amount_mismatch").await;
     assert_eq!(open["write_off_by"], "finance_preparer", "{open}");
-    assert_eq!(open["actions"], json!(["approve_write_off"]));
+    // Only an approver is offered the approval.
+    assert_eq!(open["actions"], json!([]));
+    let for_approver = item(&app, &approver, "amount_mismatch").await;
+    assert_eq!(for_approver["actions"], json!(["approve_write_off"]));
     // A preparer cannot approve; asking twice is refused.
     let (code, _) = act(&app, &preparer, &[amount], "approve_write_off", "").await;
     assert_eq!(code, 403);

@@ -42,8 +42,11 @@ pub struct DiscrepancyView {
     pub write_off_by: Option<String>,
     /// What the item puts at stake ("12.50 USD"), if either side has an amount.
     pub at_stake: Option<String>,
-    /// The actions that fit it now (none once it is not open), as `QueueAction` names.
+    /// The actions that fit it now and that the caller's role may take (none once it is not
+    /// open), as `QueueAction` names.
     pub actions: Vec<crate::domain::queue::QueueAction>,
+    /// Whether the caller may resolve it by hand (open, and a finance role).
+    pub can_resolve: bool,
 }
 
 /// One entry of an item's history.
@@ -201,6 +204,7 @@ mod ssr {
             write_off_by: d.write_off.as_ref().map(|w| w.1.clone()),
             at_stake,
             actions,
+            can_resolve: open,
         }
     }
 
@@ -301,6 +305,21 @@ mod ssr {
         })
     }
 
+    /// `view` narrowed to what `role` may do: support looks, finance acts, approvers approve.
+    pub fn view_for(d: &Discrepancy, role: crate::domain::Role) -> DiscrepancyView {
+        let mut v = view(d);
+        v.actions.retain(|a| {
+            let allowed = if *a == QueueAction::ApproveWriteOff {
+                access::APPROVE_WRITE_OFF
+            } else {
+                access::ACT_ON_DISCREPANCY
+            };
+            allowed.contains(&role)
+        });
+        v.can_resolve &= access::RESOLVE_DISCREPANCY.contains(&role);
+        v
+    }
+
     pub fn refusal(err: crate::storage::StorageError) -> ServerFnError {
         match err {
             crate::storage::StorageError::NotFound { what } => {
@@ -329,7 +348,7 @@ pub async fn list_discrepancies(filter: QueueFilter) -> Result<QueueView, Server
     let has_more = items.len() > PAGE_SIZE as usize;
     items.truncate(PAGE_SIZE as usize);
     Ok(QueueView {
-        items: items.iter().map(ssr::view).collect(),
+        items: items.iter().map(|d| ssr::view_for(d, user.role)).collect(),
         page,
         has_more,
     })
@@ -349,7 +368,7 @@ pub async fn resolve_discrepancy(id: i64, how: String) -> Result<DiscrepancyView
     let item = crate::storage::reconciliation::resolve(&app.db, id, how, &user.username)
         .await
         .map_err(ssr::refusal)?;
-    Ok(ssr::view(&item))
+    Ok(ssr::view_for(&item, user.role))
 }
 
 /// Takes one action on each of `ids` (at most 500), each item on its own: the result says, per
@@ -445,7 +464,7 @@ pub async fn assign_discrepancy(
     let item = crate::storage::queue::assign(&app.db, id, assignee.as_deref(), &user.username)
         .await
         .map_err(ssr::refusal)?;
-    Ok(ssr::view(&item))
+    Ok(ssr::view_for(&item, user.role))
 }
 
 /// Adds a note to an item's history.

@@ -420,7 +420,7 @@ fn side(
     }
 }
 
-fn row(index: usize, item: DiscrepancyView, q: Queue, changed: RwSignal<u32>) -> impl IntoView {
+fn row(index: usize, item: DiscrepancyView, q: Queue, changed: RwSignal<u32>) -> AnyView {
     let how = RwSignal::new(String::new());
     let reason = RwSignal::new(String::new());
     let id = item.id;
@@ -474,6 +474,7 @@ fn row(index: usize, item: DiscrepancyView, q: Queue, changed: RwSignal<u32>) ->
                 })}
                 {buttons}
             </div>
+            {item.can_resolve.then(|| view! {
             <form class="resolve" on:submit=move |ev: leptos::ev::SubmitEvent| {
                 ev.prevent_default();
                 q.resolve.dispatch(ResolveDiscrepancy { id, how: how.get_untracked() });
@@ -483,6 +484,7 @@ fn row(index: usize, item: DiscrepancyView, q: Queue, changed: RwSignal<u32>) ->
                     on:input=move |ev| how.set(event_target_value(&ev))/>
                 <button type="submit">"Resolve"</button>
             </form>
+            })}
         }
         .into_any()
     } else {
@@ -529,10 +531,11 @@ fn row(index: usize, item: DiscrepancyView, q: Queue, changed: RwSignal<u32>) ->
         </tr>
         <Show when=expanded>
             <tr class="details">
-                <td colspan="11"><ItemDetails id=id changed=changed/></td>
+                <td colspan="11">{view! { <ItemDetails id=id changed=changed/> }.into_any()}</td>
             </tr>
         </Show>
     }
+    .into_any()
 }
 
 /// An item's history, with notes and assignment.
