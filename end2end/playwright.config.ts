@@ -2,7 +2,7 @@ import { defineConfig } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { E2E_FINANCE, E2E_PASSWORD, E2E_USER } from './e2e-user';
+import { DEMO_DIR, DEMO_PORT, E2E_FINANCE, E2E_PASSWORD, E2E_USER } from './e2e-user';
 
 // The server under test: the binary cargo-leptos built, with its site beside it in target/site.
 const binary = process.env.GIFTRECON_BIN ?? path.resolve(__dirname, '../target/debug/giftrecon');
@@ -40,7 +40,7 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
+  webServer: [{
     // The default SQLite file in a fresh folder, whatever the caller's environment says, with
     // the one admin the tests sign in as (created as an operator would: `user add`).
     command:
@@ -59,5 +59,18 @@ export default defineConfig({
     timeout: 60_000,
     stdout: 'ignore',
     stderr: 'pipe',
-  },
+  }, {
+    // The demo anyone can open, as the README starts it, with an API token for the JSON API.
+    command:
+      `env -u DATABASE_URL -u GIFTRECON_CONFIG -u GIFTRECON_ADDR sh -c '` +
+      `DATABASE_URL=sqlite://giftrecon-demo.db "${binary}" token create --name e2e > token.txt && ` +
+      `exec "${binary}" demo --days 2 --addr 127.0.0.1:${DEMO_PORT}'`,
+    cwd: DEMO_DIR,
+    env: { RUST_LOG: 'warn' },
+    url: `http://127.0.0.1:${DEMO_PORT}/readyz`,
+    reuseExistingServer: false,
+    timeout: 120_000,
+    stdout: 'ignore',
+    stderr: 'pipe',
+  }],
 });
