@@ -8,13 +8,36 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-/** `giftrecon demo`, started beside the fixture server: its users share one password. */
-export const DEMO_PORT = Number(process.env.GIFTRECON_DEMO_PORT ?? 3108);
-export const DEMO_URL = `http://127.0.0.1:${DEMO_PORT}`;
+/** `giftrecon demo`'s users share one password. */
 export const DEMO_PASSWORD = 'giftrecon-demo';
-// Chosen once by the runner; its workers inherit the environment, so they agree on the folder.
-if (!process.env.GIFTRECON_DEMO_DIR) {
-  process.env.GIFTRECON_DEMO_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'giftrecon-demo-'));
+
+/** A `giftrecon demo` server the dashboard tests run against: one on SQLite, and one on
+ *  PostgreSQL when GIFTRECON_E2E_PG names a server (scripts/test.sh sets it when one answers). */
+export interface Demo {
+  name: string;
+  port: number;
+  /** Its data folder; `token.txt` there holds an API token for the JSON API. */
+  dir: string;
+  database: string;
 }
-/** The demo's data folder; `token.txt` there holds an API token for the JSON API. */
-export const DEMO_DIR = process.env.GIFTRECON_DEMO_DIR;
+
+/** A folder chosen once by the runner: its workers inherit the environment, so they agree. */
+function sharedDir(name: string): string {
+  const key = `GIFTRECON_DEMO_DIR_${name.toUpperCase()}`;
+  if (!process.env[key]) {
+    process.env[key] = fs.mkdtempSync(path.join(os.tmpdir(), `giftrecon-demo-${name}-`));
+  }
+  return process.env[key]!;
+}
+
+export function demos(): Demo[] {
+  const port = Number(process.env.GIFTRECON_DEMO_PORT ?? 3108);
+  const list: Demo[] = [
+    { name: 'sqlite', port, dir: sharedDir('sqlite'), database: 'sqlite://giftrecon-demo.db' },
+  ];
+  const pg = process.env.GIFTRECON_E2E_PG;
+  if (pg) {
+    list.push({ name: 'postgres', port: port + 1, dir: sharedDir('postgres'), database: `${pg.replace(/\/$/, '')}/giftrecon_e2e_demo` });
+  }
+  return list;
+}

@@ -2,7 +2,7 @@ import { defineConfig } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEMO_DIR, DEMO_PORT, E2E_FINANCE, E2E_PASSWORD, E2E_USER } from './e2e-user';
+import { demos, E2E_FINANCE, E2E_PASSWORD, E2E_USER } from './e2e-user';
 
 // The server under test: the binary cargo-leptos built, with its site beside it in target/site.
 const binary = process.env.GIFTRECON_BIN ?? path.resolve(__dirname, '../target/debug/giftrecon');
@@ -40,6 +40,15 @@ export default defineConfig({
       ],
     },
   },
+  projects: [
+    { name: 'fixtures', testIgnore: /dashboard\.spec\.ts/ },
+    ...demos().map((demo) => ({
+      name: `demo-${demo.name}`,
+      testMatch: /dashboard\.spec\.ts/,
+      use: { baseURL: `http://127.0.0.1:${demo.port}` },
+      metadata: { tokenFile: path.join(demo.dir, 'token.txt'), database: demo.name },
+    })),
+  ],
   webServer: [{
     // The default SQLite file in a fresh folder, whatever the caller's environment says, with
     // the one admin the tests sign in as (created as an operator would: `user add`).
@@ -59,18 +68,24 @@ export default defineConfig({
     timeout: 60_000,
     stdout: 'ignore',
     stderr: 'pipe',
-  }, {
-    // The demo anyone can open, as the README starts it, with an API token for the JSON API.
+  },
+  // The demo anyone can open, as the README starts it, with an API token for the JSON API; on
+  // PostgreSQL in a database made afresh for the run.
+  ...demos().map((demo) => ({
     command:
       `env -u DATABASE_URL -u GIFTRECON_CONFIG -u GIFTRECON_ADDR sh -c '` +
-      `DATABASE_URL=sqlite://giftrecon-demo.db "${binary}" token create --name e2e > token.txt && ` +
-      `exec "${binary}" demo --days 2 --addr 127.0.0.1:${DEMO_PORT}'`,
-    cwd: DEMO_DIR,
+      (demo.database.startsWith('postgres')
+        ? `PGOPTIONS="-c client_min_messages=warning" psql -q "${demo.database.replace(/\/[^/]*$/, '/postgres')}" -c "DROP DATABASE IF EXISTS giftrecon_e2e_demo WITH (FORCE)" -c "CREATE DATABASE giftrecon_e2e_demo" && `
+        : '') +
+      `DATABASE_URL=${demo.database} "${binary}" token create --name e2e > token.txt && ` +
+      `exec "${binary}" demo --days 2 --database ${demo.database} --addr 127.0.0.1:${demo.port}'`,
+    cwd: demo.dir,
     env: { RUST_LOG: 'warn' },
-    url: `http://127.0.0.1:${DEMO_PORT}/readyz`,
+    url: `http://127.0.0.1:${demo.port}/readyz`,
     reuseExistingServer: false,
     timeout: 120_000,
-    stdout: 'ignore',
-    stderr: 'pipe',
-  }],
+    stdout: 'ignore' as const,
+    stderr: 'pipe' as const,
+  })),
+  ],
 });

@@ -68,6 +68,8 @@ fi
 skip_pg=()
 if pg_up; then
   echo "PostgreSQL is up at $pg_host:$pg_port: every test runs on SQLite and PostgreSQL."
+  # The browser tests run the demo on it too.
+  export GIFTRECON_E2E_PG="$pg_url"
 elif [ "${CI:-}" = "true" ]; then
   step_failed "PostgreSQL unreachable at $pg_host:$pg_port (required under CI)"
   skip_pg=(--skip ::postgres)

@@ -1,17 +1,18 @@
 import { expect, test, type Browser, type Page } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEMO_DIR, DEMO_PASSWORD, DEMO_URL } from '../e2e-user';
+import { DEMO_PASSWORD } from '../e2e-user';
 
-// Against `giftrecon demo`: a simulator vendor, two reconciled days with every class, and a
-// login per role. Each test works on a different class or page, so their order does not matter.
+// Against `giftrecon demo` (once on SQLite, once on PostgreSQL: see the projects in
+// playwright.config.ts): a simulator vendor, two reconciled days with every class, and a login
+// per role. Each test works on a different class or page, so their order does not matter.
 const VENDOR = 'demo-vendor';
 const day = (back: number) => new Date(Date.now() - back * 86_400_000).toISOString().slice(0, 10);
 const YESTERDAY = day(1);
 const SCREENS = path.resolve(__dirname, '../screenshots');
 
 async function signIn(page: Page, user: string) {
-  await page.goto(`${DEMO_URL}/login`);
+  await page.goto('/login');
   await page.getByLabel('Username').fill(user);
   await page.getByLabel('Password').fill(DEMO_PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -19,23 +20,25 @@ async function signIn(page: Page, user: string) {
 }
 
 async function openHydrated(page: Page, where: string) {
-  await page.goto(`${DEMO_URL}${where}`);
+  await page.goto(where);
   await expect(page.locator('[data-hydrated="true"]')).toBeAttached();
 }
 
 async function shoot(page: Page, name: string) {
   fs.mkdirSync(SCREENS, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENS, `${name}.png`), fullPage: true });
+  const db = test.info().project.metadata.database;
+  await page.screenshot({ path: path.join(SCREENS, db === 'sqlite' ? `${name}.png` : `${name}-${db}.png`), fullPage: true });
 }
 
 async function asUser(browser: Browser, user: string): Promise<Page> {
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  const baseURL = test.info().project.use.baseURL;
+  const page = await (await browser.newContext({ baseURL, viewport: { width: 1280, height: 900 } })).newPage();
   await signIn(page, user);
   return page;
 }
 
 function token(): string {
-  return fs.readFileSync(path.join(DEMO_DIR, 'token.txt'), 'utf8').trim();
+  return fs.readFileSync(test.info().project.metadata.tokenFile, 'utf8').trim();
 }
 
 test('the overview of a day equals the summary API', async ({ browser }) => {
@@ -44,7 +47,7 @@ test('the overview of a day equals the summary API', async ({ browser }) => {
   const glance = page.getByTestId('day-overview');
   await expect(glance.getByLabel('Day')).toHaveValue(YESTERDAY);
   const api = await page.request.get(
-    `${DEMO_URL}/api/v1/reconciliation/summary?vendor=${VENDOR}&date=${YESTERDAY}`,
+    `/api/v1/reconciliation/summary?vendor=${VENDOR}&date=${YESTERDAY}`,
     { headers: { Authorization: `Bearer ${token()}` } },
   );
   expect(api.status()).toBe(200);
@@ -136,9 +139,10 @@ test('support sees no actions and the server refuses them', async ({ browser }) 
     await expect(queue.getByRole('button', { name, exact: true })).toHaveCount(0);
   }
   const id = Number(await queue.locator('tbody tr[data-class]').first().getAttribute('data-id'));
-  const direct = await page.request.post(`${DEMO_URL}/api/act_on_discrepancies`, {
+  const origin = test.info().project.use.baseURL!;
+  const direct = await page.request.post('/api/act_on_discrepancies', {
     data: { ids: [id], action: 'backfill', reason: '' },
-    headers: { 'Content-Type': 'application/json', Origin: DEMO_URL },
+    headers: { 'Content-Type': 'application/json', Origin: origin },
   });
   expect(direct.status()).toBe(403);
   expect(await direct.text()).toContain('your role does not allow this');
