@@ -33,7 +33,8 @@ fn outcome_note(
     }
 }
 
-/// Every change the page can ask for; any of them finishing reloads what is shown.
+/// Every change the page can ask for. What is shown reloads after a change that changed
+/// something; a refusal keeps what was typed, beside the reason.
 #[derive(Clone, Copy)]
 struct Changes {
     add: ServerAction<AddVendor>,
@@ -42,28 +43,46 @@ struct Changes {
     map_one: ServerAction<MapVendorStatus>,
     accounts: ServerAction<SetVendorAccounts>,
     rotate: ServerAction<RotateVendorSecret>,
+    saved: RwSignal<usize>,
+}
+
+/// Counts `outcome` into `saved` whenever it reports a change made.
+fn count_changes(
+    outcome: impl Get<Value = Option<Result<ChangeOutcome, ServerFnError>>> + Send + Sync + 'static,
+    saved: RwSignal<usize>,
+) {
+    Effect::new(move |_| {
+        if let Some(Ok(done)) = outcome.get() {
+            if done.changed {
+                saved.update(|n| *n += 1);
+            }
+        }
+    });
 }
 
 impl Changes {
     fn new() -> Changes {
-        Changes {
+        let changes = Changes {
             add: ServerAction::new(),
             update: ServerAction::new(),
             mapping: ServerAction::new(),
             map_one: ServerAction::new(),
             accounts: ServerAction::new(),
             rotate: ServerAction::new(),
-        }
+            saved: RwSignal::new(0),
+        };
+        count_changes(changes.add.value(), changes.saved);
+        count_changes(changes.update.value(), changes.saved);
+        count_changes(changes.mapping.value(), changes.saved);
+        count_changes(changes.map_one.value(), changes.saved);
+        count_changes(changes.accounts.value(), changes.saved);
+        count_changes(changes.rotate.value(), changes.saved);
+        changes
     }
 
-    /// Changes whenever any change completes (tracked).
+    /// Grows with every change made (tracked).
     fn version(&self) -> usize {
-        self.add.version().get()
-            + self.update.version().get()
-            + self.mapping.version().get()
-            + self.map_one.version().get()
-            + self.accounts.version().get()
-            + self.rotate.version().get()
+        self.saved.get()
     }
 }
 
@@ -127,7 +146,7 @@ pub fn Vendors() -> impl IntoView {
     }
 }
 
-fn vendor_table(vendors: Vec<VendorView>, selected: String) -> impl IntoView {
+fn vendor_table(vendors: Vec<VendorView>, selected: String) -> AnyView {
     view! {
         <table class="data" data-testid="vendors">
             <thead>
@@ -164,6 +183,7 @@ fn vendor_table(vendors: Vec<VendorView>, selected: String) -> impl IntoView {
             </tbody>
         </table>
     }
+    .into_any()
 }
 
 fn kind_options(current: RwSignal<String>) -> impl IntoView {
@@ -179,7 +199,7 @@ fn kind_options(current: RwSignal<String>) -> impl IntoView {
         .collect_view()
 }
 
-fn add_vendor_form(add: ServerAction<AddVendor>) -> impl IntoView {
+fn add_vendor_form(add: ServerAction<AddVendor>) -> AnyView {
     let id = RwSignal::new(String::new());
     let kind = RwSignal::new(VendorKind::Generic.as_str().to_string());
     let base_url = RwSignal::new(String::new());
@@ -216,6 +236,7 @@ fn add_vendor_form(add: ServerAction<AddVendor>) -> impl IntoView {
             </form>
         </section>
     }
+    .into_any()
 }
 
 /// One vendor's settings. Controls are disabled, and buttons absent, for those who only look.
@@ -252,7 +273,7 @@ fn settings_form(
     vendor: &VendorSettings,
     can_edit: bool,
     update: ServerAction<UpdateVendor>,
-) -> impl IntoView {
+) -> AnyView {
     let id = vendor.id.clone();
     let kind = RwSignal::new(vendor.kind.clone());
     let base_url = RwSignal::new(vendor.base_url.clone().unwrap_or_default());
@@ -282,13 +303,14 @@ fn settings_form(
             </fieldset>
         </form>
     }
+    .into_any()
 }
 
 fn secrets_section(
     vendor: &VendorSettings,
     can_edit: bool,
     rotate: ServerAction<RotateVendorSecret>,
-) -> impl IntoView {
+) -> AnyView {
     let id = vendor.id.clone();
     let secret = RwSignal::new(String::new());
     let overlap = RwSignal::new("24".to_string());
@@ -356,13 +378,14 @@ fn secrets_section(
             </form>
         })}
     }
+    .into_any()
 }
 
 fn accounts_form(
     vendor: &VendorSettings,
     can_edit: bool,
     accounts: ServerAction<SetVendorAccounts>,
-) -> impl IntoView {
+) -> AnyView {
     let id = vendor.id.clone();
     let field = |value: &str| RwSignal::new(value.to_string());
     let clearing = (field(&vendor.clearing.code), field(&vendor.clearing.name));
@@ -405,4 +428,5 @@ fn accounts_form(
             </fieldset>
         </form>
     }
+    .into_any()
 }

@@ -33,7 +33,7 @@ pub(super) fn mapping_section(
     can_edit: bool,
     save: ServerAction<SaveStatusMapping>,
     map_one: ServerAction<MapVendorStatus>,
-) -> impl IntoView {
+) -> AnyView {
     let id = vendor.id.clone();
     let next_key = StoredValue::new(vendor.mapping.len());
     let rows = RwSignal::new(
@@ -127,13 +127,7 @@ pub(super) fn mapping_section(
         }
         .into_any()
     };
-    view! {
-        <h3>"Status mapping"</h3>
-        <p class="hint">
-            "How this vendor's order statuses count in the GL. A status not listed is unmapped: "
-            "never guessed, its records land in the unmapped-status queue."
-        </p>
-        {outcome_note(save.value())}
+    let form = view! {
         <form class="mapping" on:submit=submit>
             <fieldset disabled=!can_edit>
                 <table class="data" data-testid="mapping">
@@ -178,6 +172,7 @@ pub(super) fn mapping_section(
                                         </td>
                                     </tr>
                                 }
+                                .into_any()
                             }
                         />
                     </tbody>
@@ -188,8 +183,19 @@ pub(super) fn mapping_section(
                 })}
             </fieldset>
         </form>
+    }
+    .into_any();
+    view! {
+        <h3>"Status mapping"</h3>
+        <p class="hint">
+            "How this vendor's order statuses count in the GL. A status not listed is unmapped: "
+            "never guessed, its records land in the unmapped-status queue."
+        </p>
+        {outcome_note(save.value()).into_any()}
+        {form}
         <h3>"Unmapped statuses seen"</h3>
-        {outcome_note(map_one.value())}
+        {outcome_note(map_one.value()).into_any()}
         {unmapped_view}
     }
+    .into_any()
 }
