@@ -5,9 +5,8 @@ use app::domain::journal::{
     ExportFormat, GlAccount, DEFAULT_CLEARING_NAME, DEFAULT_PAYABLE_NAME, DEFAULT_SUSPENSE_NAME,
 };
 use app::domain::VendorId;
-use app::storage::audit::{self, AuditEvent};
 use app::storage::journal;
-use app::storage::{reconciliation, Db};
+use app::storage::{reconciliation, vendor_admin, Db};
 
 use crate::cli::CloseCommand;
 
@@ -44,33 +43,20 @@ impl AccountOptions {
     }
 }
 
-/// Sets a vendor's GL accounts and records the change with before and after.
+/// Sets a vendor's GL accounts; the change and its audit row (with before and after) commit
+/// together.
 pub async fn set_accounts(
     db: &Db,
     vendor: &VendorId,
     options: AccountOptions,
     actor: &str,
 ) -> anyhow::Result<()> {
-    let (before, after) = journal::set_accounts(
-        db,
-        vendor,
-        options.clearing,
-        options.payable,
-        options.suspense,
-    )
-    .await?;
-    audit::record(
-        db,
-        &AuditEvent {
-            actor: actor.to_string(),
-            action: "vendor_gl_accounts".into(),
-            subject: format!("vendor:{vendor}"),
-            before: Some(serde_json::to_value(&before)?),
-            after: Some(serde_json::to_value(&after)?),
-        },
-    )
-    .await
-    .context("the change was made but could not be recorded in the audit trail")?;
+    let edit = vendor_admin::AccountsEdit {
+        clearing: options.clearing,
+        payable: options.payable,
+        suspense: options.suspense,
+    };
+    let (after, _) = vendor_admin::set_accounts(db, vendor, &edit, actor).await?;
     println!(
         "vendor {vendor} GL accounts: clearing {}, payable {}, suspense {}",
         after.clearing, after.payable, after.suspense

@@ -455,11 +455,18 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
                 vendors::rotate_webhook_secret(db, &id, &SecretString::from(secret), grace, &event)
                     .await?;
             match retires {
-                Some(at) => println!(
+                vendors::Rotation::Added {
+                    oldest_retires_at: Some(at),
+                } => println!(
                     "added a webhook secret to vendor {id}; the oldest one stops verifying at {}",
                     at.format("%Y-%m-%d %H:%M:%S UTC")
                 ),
-                None => println!("added a webhook secret to vendor {id}"),
+                vendors::Rotation::Added {
+                    oldest_retires_at: None,
+                } => println!("added a webhook secret to vendor {id}"),
+                vendors::Rotation::AlreadyActive => {
+                    println!("vendor {id} already has that webhook secret active: nothing changed")
+                }
             }
             Ok(())
         }

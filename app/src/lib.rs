@@ -3,6 +3,11 @@
 //! The domain compiles everywhere (server and browser). Storage and everything that touches the
 //! database exists only with the `ssr` feature; the browser bundle is built with `hydrate`.
 
+// Leptos views are nested types; the queue page's row view outgrows the default depth (128)
+// when the browser bundle is compiled (`cargo leptos build` failed with "queries overflow the
+// depth limit" in ui/discrepancies.rs).
+#![recursion_limit = "256"]
+
 pub mod domain;
 pub mod server;
 pub mod ui;

@@ -129,7 +129,7 @@ async fn security_events_are_recorded_without_secrets(db: TestDb) {
 }
 
 /// What someone with the database owner's rights could do: switch the guard triggers off.
-async fn disable_guards(app: &TestApp) {
+pub(crate) async fn disable_guards(app: &TestApp) {
     match &app.db {
         app::storage::Db::Sqlite(pool) => {
             for trigger in ["audit_log_no_update", "audit_log_no_delete"] {

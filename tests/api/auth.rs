@@ -27,9 +27,14 @@ on_both_backends!(
 type ServerFnCase = (&'static str, &'static str, &'static str, &'static [Role]);
 
 /// Every server function with valid arguments and the roles that may call it.
-fn server_fns() -> [ServerFnCase; 11] {
+fn server_fns() -> [ServerFnCase; 19] {
     use app::server::access;
-    use app::server::admin::{AddUser, DisableUser, ListAuditLog, ListUsers};
+    use app::server::admin::{AddUser, DisableUser, ListUsers};
+    use app::server::audit::{AuditChainStatus, ListAuditLog};
+    use app::server::vendors::{
+        AddVendor, MapVendorStatus, RotateVendorSecret, SaveStatusMapping, SetVendorAccounts,
+        UpdateVendor, VendorDetail,
+    };
     [
         (
             "system_status",
@@ -57,8 +62,56 @@ fn server_fns() -> [ServerFnCase; 11] {
             access::MANAGE_USERS,
         ),
         (
+            "vendor_detail",
+            VendorDetail::PATH,
+            r#"{"vendor":"acme"}"#,
+            access::LIST_VENDORS,
+        ),
+        (
+            "add_vendor",
+            AddVendor::PATH,
+            r#"{"vendor":"matrix","kind":"generic","base_url":"","webhook_secret":""}"#,
+            access::MANAGE_VENDORS,
+        ),
+        (
+            "update_vendor",
+            UpdateVendor::PATH,
+            r#"{"vendor":"acme","kind":"runa","base_url":"http://127.0.0.1:9"}"#,
+            access::MANAGE_VENDORS,
+        ),
+        (
+            "save_status_mapping",
+            SaveStatusMapping::PATH,
+            r#"{"vendor":"acme","mapping":[{"status":"pending","state":"pending"}]}"#,
+            access::MANAGE_VENDORS,
+        ),
+        (
+            "map_vendor_status",
+            MapVendorStatus::PATH,
+            r#"{"vendor":"acme","status":"on_hold","state":"pending"}"#,
+            access::MANAGE_VENDORS,
+        ),
+        (
+            "set_vendor_accounts",
+            SetVendorAccounts::PATH,
+            r#"{"vendor":"acme","clearing_code":"1191","clearing_name":"Clearing","payable_code":"2011","payable_name":"Payable","suspense_code":"1998","suspense_name":"Suspense"}"#,
+            access::MANAGE_VENDORS,
+        ),
+        (
+            "rotate_vendor_secret",
+            RotateVendorSecret::PATH,
+            r#"{"vendor":"acme","secret":"whsec_matrix_secret_1","overlap_hours":1}"#,
+            access::MANAGE_VENDORS,
+        ),
+        (
             "list_audit_log",
             ListAuditLog::PATH,
+            r#"{"actor":"","action":"","subject":"","from":"","to":"","page":0}"#,
+            access::VIEW_AUDIT,
+        ),
+        (
+            "audit_chain_status",
+            AuditChainStatus::PATH,
             "{}",
             access::VIEW_AUDIT,
         ),
@@ -161,10 +214,29 @@ async fn authorization_matrix(db: TestDb) {
             .await
     })
     .unwrap();
-    // support: list_vendors, list_users, add_user, disable_user, list_audit_log, list_close,
-    // list_imports; the preparer the four admin/audit ones; the approver the three user ones;
-    // the admin list_close and list_discrepancies.
-    assert_eq!(denied, 7 + 4 + 3 + 2);
+    // support: list_vendors, vendor_detail, the six vendor changes, list_users, add_user,
+    // disable_user, list_audit_log, audit_chain_status, list_close, list_imports; the preparer
+    // the six vendor changes and the five user/audit ones; the approver the six vendor changes
+    // and the three user ones; the admin list_close and list_discrepancies.
+    assert_eq!(denied, 15 + 11 + 9 + 2);
+    // The admin's vendor changes were made, once each, by the admin alone.
+    let acme = app::storage::vendors::get_vendor(&app.db, &"acme".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(acme.kind, app::domain::VendorKind::Runa);
+    assert_eq!(acme.status_mapping.len(), 2);
+    assert_eq!(acme.active_secrets, 1);
+    let changes: Vec<String> = app::on_db!(&app.db, pool => {
+        sqlx::query_scalar(
+            "SELECT actor FROM audit_log WHERE action IN ('vendor_add', 'vendor_set',
+                 'vendor_status_mapping', 'vendor_gl_accounts', 'vendor_rotate_secret')
+               AND actor <> 'test'",
+        )
+        .fetch_all(pool)
+        .await
+    })
+    .unwrap();
+    assert_eq!(changes, vec!["admin"; 6]);
 }
 
 async fn sign_in_sets_a_strict_cookie_and_stores_only_a_hash(db: TestDb) {

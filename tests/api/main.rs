@@ -3,6 +3,7 @@
 mod app_role;
 mod audit;
 mod audit_atomic;
+mod audit_page;
 mod auth;
 mod browser_security;
 mod cli;
@@ -24,5 +25,6 @@ mod sign_in;
 mod sim;
 mod storage;
 mod users;
+mod vendor_admin;
 mod webhook_batches;
 mod webhooks;

@@ -1,7 +1,8 @@
 //! Admins manage users through server functions, with the same rules as the CLI.
 
 use app::domain::Role;
-use app::server::admin::{AddUser, DisableUser, ListAuditLog, ListUsers, UserView};
+use app::server::admin::{AddUser, DisableUser, ListUsers, UserView};
+use app::server::audit::{AuditPage, ListAuditLog};
 use leptos::server_fn::ServerFn;
 
 use crate::helpers::{TestApp, TestDb};
@@ -87,13 +88,18 @@ async fn admins_add_and_disable_users(db: TestDb) {
 async fn the_audit_page_shows_the_trail(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let approver = app.signed_in(Role::FinanceApprover).await;
-    let rows: Vec<app::server::admin::AuditView> = app
-        .call(ListAuditLog::PATH, Some(&approver))
+    let page: AuditPage = app
+        .call_with(
+            ListAuditLog::PATH,
+            Some(&approver),
+            r#"{"actor":"","action":"","subject":"","from":"","to":"","page":0}"#,
+        )
         .await
         .json()
         .await
         .unwrap();
-    assert!(rows
+    assert!(page
+        .rows
         .iter()
         .any(|r| r.action == "login" && r.actor == "finance_approver"));
     let html = app

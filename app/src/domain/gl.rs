@@ -202,6 +202,16 @@ impl StatusMapping {
     pub fn is_empty(&self) -> bool {
         self.states.is_empty()
     }
+
+    /// This mapping with `status` also mapped to `state`. Adding what is already there changes
+    /// nothing; a status already mapped to another state is a conflict, never an overwrite.
+    pub fn with(&self, status: &str, state: GlState) -> Result<StatusMapping, StatusMappingError> {
+        StatusMapping::from_pairs(
+            self.iter()
+                .map(|(s, st)| (s.to_owned(), st))
+                .chain(std::iter::once((status.to_owned(), state))),
+        )
+    }
 }
 
 impl Serialize for StatusMapping {
@@ -248,6 +258,23 @@ mod tests {
     use super::super::serde_support::{from_map, from_str, from_value, to_value, Value};
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn with_adds_a_status_once_and_never_overwrites() {
+        let mapping = StatusMapping::generic_default();
+        let more = mapping.with(" On Hold ", GlState::Pending).unwrap();
+        assert_eq!(more.len(), mapping.len() + 1);
+        assert_eq!(more.gl_state_for("on hold"), Some(GlState::Pending));
+        assert_eq!(more.with("ON HOLD", GlState::Pending).unwrap(), more);
+        assert!(matches!(
+            more.with("on hold", GlState::Failed),
+            Err(StatusMappingError::Conflict { .. })
+        ));
+        assert_eq!(
+            mapping.with("", GlState::Failed),
+            Err(StatusMappingError::EmptyStatus)
+        );
+    }
 
     #[test]
     fn gl_states_only_move_forward() {

@@ -1,4 +1,4 @@
-//! Server functions of the admin pages (users) and the audit trail view.
+//! Server functions of the Users page.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -17,17 +17,6 @@ pub struct UserView {
     pub role: Role,
     pub disabled: bool,
     pub created_at: String,
-}
-
-/// One audit row as the audit page shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditView {
-    pub id: i64,
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub after: Option<String>,
 }
 
 #[server(input = Json)]
@@ -99,25 +88,4 @@ pub async fn disable_user(username: String) -> Result<(), ServerFnError> {
         }
         Err(err) => Err(state::internal(err)),
     }
-}
-
-/// The newest 200 audit rows.
-#[server(input = Json)]
-pub async fn list_audit_log() -> Result<Vec<AuditView>, ServerFnError> {
-    auth::require(access::VIEW_AUDIT, "list_audit_log").await?;
-    let state = AppState::from_context()?;
-    let rows = crate::storage::audit::recent(&state.db, 200)
-        .await
-        .map_err(state::internal)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| AuditView {
-            id: r.id,
-            at: r.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            actor: r.actor,
-            action: r.action,
-            subject: r.subject,
-            after: r.after_json,
-        })
-        .collect())
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::Role;
 
 pub mod admin;
+pub mod audit;
 #[cfg(feature = "ssr")]
 pub mod auth;
 pub mod close;
@@ -19,8 +20,10 @@ pub mod overview;
 pub mod password;
 #[cfg(feature = "ssr")]
 mod state;
+pub mod vendors;
 #[cfg(feature = "ssr")]
 pub use state::AppState;
+pub use vendors::{list_vendors, ListVendors, VendorView};
 
 /// What the overview shows about the installation itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,17 +34,6 @@ pub struct InstallationSummary {
     pub users: usize,
 }
 
-/// A vendor as the dashboard shows it. Secrets are never sent, only how many are active.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VendorView {
-    pub id: String,
-    pub kind: String,
-    pub base_url: Option<String>,
-    pub active_secrets: i64,
-    pub mapped_statuses: usize,
-    pub created_at: String,
-}
-
 /// Who may call each server function. Checked on the server by [`auth::require`].
 pub mod access {
     use crate::domain::Role;
@@ -50,6 +42,9 @@ pub mod access {
     pub const SYSTEM_STATUS: &[Role] = &Role::ALL;
     /// Vendor configuration is for admins and finance; support only looks up orders and queues.
     pub const LIST_VENDORS: &[Role] = &[Role::Admin, Role::FinancePreparer, Role::FinanceApprover];
+    /// Adding and changing vendors (settings, status mapping, GL accounts, webhook secrets):
+    /// admins only; finance sees the result.
+    pub const MANAGE_VENDORS: &[Role] = &[Role::Admin];
     /// Users are managed by admins only.
     pub const MANAGE_USERS: &[Role] = &[Role::Admin];
     /// The audit trail is read by admins and approvers (who oversee what preparers did).
@@ -114,24 +109,4 @@ pub async fn system_status() -> Result<InstallationSummary, ServerFnError> {
         vendors: vendors.len(),
         users: users.len(),
     })
-}
-
-#[server(input = Json)]
-pub async fn list_vendors() -> Result<Vec<VendorView>, ServerFnError> {
-    auth::require(access::LIST_VENDORS, "list_vendors").await?;
-    let state = AppState::from_context()?;
-    let vendors = crate::storage::vendors::list_vendors(&state.db)
-        .await
-        .map_err(state::internal)?;
-    Ok(vendors
-        .into_iter()
-        .map(|v| VendorView {
-            id: v.id.to_string(),
-            kind: v.kind.to_string(),
-            base_url: v.base_url,
-            active_secrets: v.active_secrets,
-            mapped_statuses: v.status_mapping.iter().count(),
-            created_at: v.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-        })
-        .collect())
 }

@@ -332,3 +332,73 @@ pub async fn recent(db: &Db, limit: i64) -> Result<Vec<AuditRow>, StorageError> 
         .await
     })?)
 }
+
+/// What the audit page filters by; `None` does not filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Exactly this actor.
+    pub actor: Option<String>,
+    /// Exactly this action.
+    pub action: Option<String>,
+    /// Subjects containing this, ignoring ASCII case.
+    pub subject_contains: Option<String>,
+    /// At or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Strictly before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// `text` as a LIKE pattern that matches it anywhere, lowercased, with `%`, `_` and `\` escaped.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The rows matching `filter`, newest first: `limit` of them after skipping `offset`.
+pub async fn search(
+    db: &Db,
+    filter: &AuditFilter,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<AuditRow>, StorageError> {
+    let subject = filter.subject_contains.as_deref().map(contains_pattern);
+    Ok(on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, at, actor, action, subject, before_json, after_json, prev_hash, hash
+             FROM audit_log
+             WHERE ($1 IS NULL OR actor = $1)
+               AND ($2 IS NULL OR action = $2)
+               AND ($3 IS NULL OR LOWER(subject) LIKE $3 ESCAPE '\\')
+               AND ($4 IS NULL OR at >= $4)
+               AND ($5 IS NULL OR at < $5)
+             ORDER BY id DESC LIMIT $6 OFFSET $7",
+        )
+        .bind(filter.actor.as_deref())
+        .bind(filter.action.as_deref())
+        .bind(subject.as_deref())
+        .bind(filter.from)
+        .bind(filter.until)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await
+    })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contains_patterns_escape_wildcards() {
+        assert_eq!(contains_pattern("Vendor:ACME"), "%vendor:acme%");
+        assert_eq!(contains_pattern("50%_off\\x"), "%50\\%\\_off\\\\x%");
+    }
+}

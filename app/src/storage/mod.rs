@@ -21,6 +21,7 @@ pub mod sessions;
 pub mod tokens;
 mod url;
 pub mod users;
+pub mod vendor_admin;
 pub mod vendor_fetch;
 pub mod vendor_records;
 pub mod vendors;

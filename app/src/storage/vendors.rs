@@ -209,17 +209,28 @@ pub async fn update_vendor(
     })
 }
 
+/// What a rotation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The secret was added; the oldest active one (if any) stops verifying at this time.
+    Added {
+        oldest_retires_at: Option<DateTime<Utc>>,
+    },
+    /// That secret is already active: nothing changed (a repeated rotation does one thing).
+    AlreadyActive,
+}
+
 /// Adds `secret` and retires the oldest secret that has no retirement date yet at
-/// `now + grace` (during the grace period both verify). Returns when the old one retires, if
-/// there was one. Records `audit`, with when the old secret retires added to its `after`.
-/// Atomic.
+/// `now + grace` (during the grace period both verify). Records `audit`, with when the old
+/// secret retires added to its `after`. A secret that is already active changes nothing and
+/// records nothing. Atomic.
 pub async fn rotate_webhook_secret(
     db: &Db,
     id: &VendorId,
     secret: &SecretString,
     grace: chrono::Duration,
     audit: &AuditEvent,
-) -> Result<Option<DateTime<Utc>>, StorageError> {
+) -> Result<Rotation, StorageError> {
     let now = now_utc();
     let retire_at = now + grace;
     on_db!(db, pool => {
@@ -232,6 +243,20 @@ pub async fn rotate_webhook_secret(
         if exists.rows_affected() == 0 {
             tx.rollback().await?;
             return Err(StorageError::NotFound { what: format!("vendor {:?}", id.as_str()) });
+        }
+        let active: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM vendor_webhook_secrets
+              WHERE vendor_id = $1 AND secret = $2 AND (retired_at IS NULL OR retired_at > $3)
+              LIMIT 1",
+        )
+        .bind(id.as_str())
+        .bind(secret.expose_secret())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if active.is_some() {
+            tx.rollback().await?;
+            return Ok(Rotation::AlreadyActive);
         }
         let oldest: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM vendor_webhook_secrets
@@ -265,7 +290,7 @@ pub async fn rotate_webhook_secret(
         }
         tx.append_audit(&audit).await?;
         tx.commit().await?;
-        Ok(oldest.map(|_| retire_at))
+        Ok(Rotation::Added { oldest_retires_at: oldest.map(|_| retire_at) })
     })
 }
 

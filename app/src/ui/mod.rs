@@ -1,9 +1,11 @@
 //! The dashboard: a server-rendered, hydrated shell with one page per finance task.
 
+mod audit;
 mod close;
 mod discrepancies;
 mod orders;
 mod pages;
+mod vendors;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -101,8 +103,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("close") view=close::DailyClose/>
                         <Route path=path!("orders") view=orders::Orders/>
                         <Route path=path!("imports") view=pages::Imports/>
-                        <Route path=path!("vendors") view=pages::Vendors/>
-                        <Route path=path!("audit") view=pages::AuditLog/>
+                        <Route path=path!("vendors") view=vendors::Vendors/>
+                        <Route path=path!("audit") view=audit::AuditLog/>
                         <Route path=path!("users") view=pages::Users/>
                         <Route path=path!("login") view=pages::Login/>
                     </Routes>

@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::domain::Role;
-use crate::server::admin::{list_audit_log, list_users, AddUser, AuditView, DisableUser};
-use crate::server::{list_vendors, system_status, InstallationSummary, VendorView};
+use crate::server::admin::{list_users, AddUser, DisableUser};
+use crate::server::{system_status, InstallationSummary};
 
 /// Shows a server function's failure as a sentence, never as a raw error.
 fn error_note(err: ServerFnError) -> impl IntoView {
@@ -297,65 +297,6 @@ fn system_card(status: InstallationSummary) -> impl IntoView {
 }
 
 #[component]
-pub fn Vendors() -> impl IntoView {
-    let vendors = Resource::new(|| (), |_| list_vendors());
-    view! {
-        <Title text="Vendors"/>
-        <h1>"Vendors"</h1>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match vendors.await {
-                    Ok(list) if list.is_empty() => view! {
-                        <p class="empty">
-                            "No vendors yet. Add one with "
-                            <code>"giftrecon vendor add ID --base-url URL --webhook-secret SECRET"</code>
-                            "."
-                        </p>
-                    }
-                    .into_any(),
-                    Ok(list) => vendor_table(list).into_any(),
-                    Err(err) => error_note(err).into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
-fn vendor_table(vendors: Vec<VendorView>) -> impl IntoView {
-    view! {
-        <table class="data">
-            <thead>
-                <tr>
-                    <th scope="col">"Vendor"</th>
-                    <th scope="col">"Kind"</th>
-                    <th scope="col">"Base URL"</th>
-                    <th scope="col" class="num">"Webhook secrets"</th>
-                    <th scope="col" class="num">"Mapped statuses"</th>
-                    <th scope="col">"Added"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {vendors
-                    .into_iter()
-                    .map(|v| {
-                        view! {
-                            <tr>
-                                <th scope="row">{v.id}</th>
-                                <td>{v.kind}</td>
-                                <td>{v.base_url.unwrap_or_else(|| "—".into())}</td>
-                                <td class="num">{v.active_secrets}</td>
-                                <td class="num">{v.mapped_statuses}</td>
-                                <td>{v.created_at}</td>
-                            </tr>
-                        }
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
-    }
-}
-
-#[component]
 pub fn Imports() -> impl IntoView {
     use crate::server::imports::list_imports;
     let imports = Resource::new(|| (), |_| list_imports());
@@ -407,65 +348,6 @@ pub fn Imports() -> impl IntoView {
                 }
             })}
         </Suspense>
-    }
-}
-
-#[component]
-pub fn AuditLog() -> impl IntoView {
-    let rows = Resource::new(|| (), |_| list_audit_log());
-    view! {
-        <Title text="Audit log"/>
-        <h1>"Audit log"</h1>
-        <p class="lead">
-            "Every sign-in, denied action and change, newest first. Each row is hash-chained to the one before: "
-            <code>"giftrecon audit verify"</code>
-            " proves none was edited or removed."
-        </p>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match rows.await {
-                    Ok(list) if list.is_empty() => {
-                        view! { <p class="empty">"Nothing recorded yet."</p> }.into_any()
-                    }
-                    Ok(list) => audit_table(list).into_any(),
-                    Err(err) => error_note(err).into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
-fn audit_table(rows: Vec<AuditView>) -> impl IntoView {
-    view! {
-        <table class="data" data-testid="audit-log">
-            <thead>
-                <tr>
-                    <th scope="col" class="num">"#"</th>
-                    <th scope="col">"When"</th>
-                    <th scope="col">"Who"</th>
-                    <th scope="col">"Action"</th>
-                    <th scope="col">"Subject"</th>
-                    <th scope="col">"Details"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {rows
-                    .into_iter()
-                    .map(|r| {
-                        view! {
-                            <tr>
-                                <td class="num">{r.id}</td>
-                                <td>{r.at}</td>
-                                <td>{r.actor}</td>
-                                <td>{r.action}</td>
-                                <td>{r.subject}</td>
-                                <td><code>{r.after.unwrap_or_default()}</code></td>
-                            </tr>
-                        }
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
     }
 }
 

@@ -67,7 +67,7 @@ mod gl_accounts;
 mod lifecycle;
 
 pub use files::{export_day, export_entry};
-pub use gl_accounts::{accounts, set_accounts};
+pub use gl_accounts::accounts;
 pub use lifecycle::{approve, post, propose, submit, Posted, ProposeChange, ProposeOutcome};
 
 /// Who is acting, with the role their session carries.
