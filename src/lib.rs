@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod csv_input;
 pub mod demo;
+pub mod export;
 pub mod file_import;
 pub mod http;
 pub mod import;

@@ -9,6 +9,7 @@ mod browser_security;
 mod cli;
 mod close;
 mod demo;
+mod exports;
 mod helpers;
 mod http;
 mod import;

@@ -22,12 +22,15 @@ pub struct ImportView {
     pub at: String,
 }
 
-/// The most recent imports (at most 200).
+/// How many imports the log shows (and exports).
+pub const LOG_ROWS: i64 = 200;
+
+/// The most recent imports (at most [`LOG_ROWS`]).
 #[server(input = Json)]
 pub async fn list_imports() -> Result<Vec<ImportView>, ServerFnError> {
     auth::require(access::VIEW_IMPORTS, "list_imports").await?;
     let app = AppState::from_context()?;
-    let rows = crate::storage::imports::recent(&app.db, 200)
+    let rows = crate::storage::imports::recent(&app.db, LOG_ROWS)
         .await
         .map_err(state::internal)?;
     Ok(rows

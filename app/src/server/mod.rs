@@ -13,6 +13,8 @@ pub mod audit;
 pub mod auth;
 pub mod close;
 pub mod discrepancies;
+#[cfg(feature = "ssr")]
+pub mod filters;
 pub mod imports;
 pub mod lookup;
 pub mod overview;

@@ -3,9 +3,12 @@
 mod audit;
 mod close;
 mod discrepancies;
+pub mod export;
 mod orders;
 mod pages;
 mod vendors;
+
+pub use export::ExportLinks;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
