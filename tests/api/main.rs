@@ -25,6 +25,7 @@ mod server_fn_args;
 mod sign_in;
 mod sim;
 mod storage;
+mod uploads;
 mod users;
 mod vendor_admin;
 mod webhook_batches;

@@ -4,6 +4,7 @@ mod audit;
 mod close;
 mod discrepancies;
 pub mod export;
+mod imports;
 mod orders;
 mod pages;
 mod vendors;
@@ -105,7 +106,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("discrepancies") view=discrepancies::Discrepancies/>
                         <Route path=path!("close") view=close::DailyClose/>
                         <Route path=path!("orders") view=orders::Orders/>
-                        <Route path=path!("imports") view=pages::Imports/>
+                        <Route path=path!("imports") view=imports::Imports/>
                         <Route path=path!("vendors") view=vendors::Vendors/>
                         <Route path=path!("audit") view=audit::AuditLog/>
                         <Route path=path!("users") view=pages::Users/>
