@@ -7,6 +7,7 @@ export const E2E_FINANCE = 'e2e-finance';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { expect, type Page } from '@playwright/test';
 
 /** `giftrecon demo`'s users share one password. */
 export const DEMO_PASSWORD = 'giftrecon-demo';
@@ -40,4 +41,25 @@ export function demos(): Demo[] {
     list.push({ name: 'postgres', port: port + 1, dir: sharedDir('postgres'), database: `${pg.replace(/\/$/, '')}/giftrecon_e2e_demo` });
   }
   return list;
+}
+
+/**
+ * Where the fixtures server's start-up leaves an API token (`giftrecon token create`), so tests
+ * can compare what the dashboard shows with what the JSON API says.
+ */
+export const E2E_TOKEN_FILE = path.join(os.tmpdir(), `giftrecon-e2e-token-${process.env.GIFTRECON_E2E_PORT ?? 3107}`);
+
+/** Clicks do nothing until the WebAssembly has hydrated the page: wait for the app's marker. */
+export async function openHydrated(page: Page, where: string) {
+  await page.goto(where);
+  await expect(page.locator('[data-hydrated="true"]')).toBeAttached();
+}
+
+/** Signs in through the form as a person would. */
+export async function signIn(page: Page, username: string, password: string = E2E_PASSWORD) {
+  await page.goto('/login');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('button', { name: 'Sign out' })).toBeVisible();
 }

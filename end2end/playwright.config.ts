@@ -2,7 +2,7 @@ import { defineConfig } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { demos, E2E_FINANCE, E2E_PASSWORD, E2E_USER } from './e2e-user';
+import { demos, E2E_FINANCE, E2E_PASSWORD, E2E_TOKEN_FILE, E2E_USER } from './e2e-user';
 
 // The server under test: the binary cargo-leptos built, with its site beside it in target/site.
 const binary = process.env.GIFTRECON_BIN ?? path.resolve(__dirname, '../target/debug/giftrecon');
@@ -60,6 +60,8 @@ export default defineConfig({
       `{ "${binary}" vendor add acme && "${binary}" import orders "${fixtures}/orders.csv" --vendor acme && ` +
       `"${binary}" import vendor "${fixtures}/vendor.csv" --vendor acme && ` +
       `"${binary}" reconcile --vendor acme --date 2026-12-01 || true; } >/dev/null && ` +
+      // An API token for comparing the dashboard with the API (a reused folder keeps the old one).
+      `{ "${binary}" token create --name e2e-reports > "${E2E_TOKEN_FILE}.new" && mv "${E2E_TOKEN_FILE}.new" "${E2E_TOKEN_FILE}" || true; } && ` +
       `exec "${binary}" serve --addr 127.0.0.1:${port}'`,
     cwd: dataDir,
     env: { RUST_LOG: 'warn', E2E_PASSWORD: E2E_PASSWORD },

@@ -26,6 +26,12 @@ use serde::Deserialize;
 /// The sign-in page; every other page sends visitors without a session here.
 pub const LOGIN_PAGE: &str = "/login";
 
+/// Where the dashboard's downloads live (`GET /export/…`, session-authenticated).
+const EXPORTS: &str = "/export/";
+/// Where the dashboard uploads files (`POST /upload/…`, session-authenticated and CSRF-checked
+/// like server functions).
+const UPLOADS: &str = "/upload/";
+
 /// What the guard layer needs to know about the application.
 #[derive(Clone)]
 pub struct Guard {
@@ -85,23 +91,29 @@ async fn check(guard: &Guard, request: &mut Request) -> Result<(), Response> {
     let is_server_fn = guard.server_fns.contains(&path);
     let is_auth_route = path.starts_with("/auth/");
     let is_page = guard.pages.contains(&path);
+    // The dashboard's own HTTP routes: downloads (GET) and file uploads (POST, like a server
+    // function: same-origin and preflighted only).
+    let is_export = path.starts_with(EXPORTS);
+    let is_upload = path.starts_with(UPLOADS);
     let changes_state = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if changes_state && (is_server_fn || is_auth_route) {
+    // A download is a read, but an audited one: another site may not start it either (the
+    // SameSite=Strict cookie already keeps the session out of cross-site requests).
+    if (changes_state && (is_server_fn || is_auth_route || is_upload)) || is_export {
         if let Err(reason) = same_origin(request.headers()) {
             tracing::warn!(%path, reason, "cross-site request refused");
             return Err(forbidden(reason));
         }
-        if is_server_fn && !preflighted(request.headers()) {
-            tracing::warn!(%path, "server function call without a JSON body refused");
+        if (is_server_fn || is_upload) && !preflighted(request.headers()) {
+            tracing::warn!(%path, "call without a JSON body or X-Requested-With refused");
             return Err(forbidden(
                 "server functions take application/json (or an X-Requested-With header)",
             ));
         }
     }
-    if !(is_server_fn || is_auth_route || is_page) {
+    if !(is_server_fn || is_auth_route || is_page || is_export || is_upload) {
         return Ok(());
     }
     if let Some(user) = session_of(guard, request.headers()).await? {

@@ -166,8 +166,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             owner,
         }) => {
             with_db(&config, |db| async move {
+                let name = file.display().to_string();
                 let summary =
-                    crate::import::import_orders(&db, &file, &vendor, &owner, &cli_actor()).await?;
+                    crate::import::import_orders(&db, &file, &name, &vendor, &owner, &cli_actor())
+                        .await?;
                 println!("{summary}");
                 Ok(())
             })

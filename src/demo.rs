@@ -150,7 +150,15 @@ pub async fn seed(db: &Db, config: &Config, sim_url: &str, days: u16) -> anyhow:
         let dir: PathBuf = folder.path().join(day.to_string());
         let prefix = format!("{}-", day.format("%m%d"));
         crate::bench_data::generate_named(ORDERS_PER_DAY, &dir, back as u64, day, &prefix)?;
-        crate::import::import_orders(db, &dir.join("orders.csv"), VENDOR, "demo", "demo").await?;
+        crate::import::import_orders(
+            db,
+            &dir.join("orders.csv"),
+            "orders.csv",
+            VENDOR,
+            "demo",
+            "demo",
+        )
+        .await?;
         crate::vendor_import::import_vendor_file(
             db,
             VENDOR,

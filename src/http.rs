@@ -46,6 +46,8 @@ pub fn router(state: AppState, api: ApiState) -> Router {
         .route("/metrics", get(metrics_text))
         .merge(crate::api::router(api))
         .merge(crate::auth::routes())
+        .merge(crate::export::routes::routes())
+        .merge(crate::upload::routes())
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use app::domain::{Currency, FieldError, IdempotencyKey, Money, OrderRequest, VendorId};
 use app::storage::order_import::{self, OrderBatch, BATCH_ROWS};
 use app::storage::orders::{self, ExternalPlacement, Order, Source};
@@ -19,6 +19,7 @@ use app::storage::{brands, Db, StorageError};
 use tokio::sync::mpsc;
 
 use crate::csv_input::{self, hash64};
+use crate::file_import::{ImportError, LineError};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 /// How many bad lines an error lists.
@@ -48,12 +49,6 @@ impl fmt::Display for ImportSummary {
             self.rows, self.created, self.to_place, self.placed_elsewhere, self.already_imported
         )
     }
-}
-
-/// One row's problem.
-struct LineError {
-    line: u64,
-    error: String,
 }
 
 /// Everything one pass over the file needs.
@@ -187,7 +182,10 @@ fn check(reader: &Reader) -> Result<Checked, String> {
         if let Some(error) = problem {
             bad_rows += 1;
             if bad.len() < MAX_REPORTED {
-                bad.push(LineError { line, error });
+                bad.push(LineError {
+                    line,
+                    reason: error,
+                });
             }
         }
     })?;
@@ -200,14 +198,23 @@ fn check(reader: &Reader) -> Result<Checked, String> {
 }
 
 /// Imports an orders file in two streaming passes: check every row, then write them in
-/// batches in one transaction. Memory stays flat whatever the file's size.
+/// batches in one transaction. Memory stays flat whatever the file's size. `file_name` is what
+/// the import log and messages call it (the path for the CLI, the uploaded name otherwise).
 pub async fn import_orders(
     db: &Db,
     path: &Path,
+    file_name: &str,
     vendor: &str,
     owner: &str,
     actor: &str,
-) -> anyhow::Result<ImportSummary> {
+) -> Result<ImportSummary, ImportError> {
+    let name = file_name.to_string();
+    let refused = |reason: String| ImportError::Refused {
+        file: name.clone(),
+        reason: Some(reason),
+        lines: Vec::new(),
+        bad_rows: 0,
+    };
     let vendor_id = VendorId::parse(vendor).context("--vendor")?;
     let vendor = vendors::get_vendor(db, &vendor_id).await?;
     let brands: HashSet<String> = brands::list(db, Some(&vendor_id))
@@ -215,7 +222,6 @@ pub async fn import_orders(
         .into_iter()
         .map(|(_, brand, _)| brand)
         .collect();
-    let name = path.display().to_string();
     let reader = Reader {
         path: path.to_path_buf(),
         vendor,
@@ -227,7 +233,7 @@ pub async fn import_orders(
     let checked = tokio::task::spawn_blocking(move || check(&first))
         .await
         .context("the file check stopped")?
-        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        .map_err(refused)?;
     let write = checked.bad_rows == 0;
     let origin = order_import::FileOrigin {
         vendor_id: reader.vendor.id.as_str().to_string(),
@@ -246,7 +252,7 @@ pub async fn import_orders(
     .await;
     let imported = match imported {
         Ok(i) => i,
-        Err(StorageError::Conflict { what }) => bail!("{name}: {what}"),
+        Err(StorageError::Conflict { what }) => return Err(refused(what)),
         Err(e) => return Err(e.into()),
     };
     if !write || imported.conflict_count > 0 {
@@ -256,13 +262,16 @@ pub async fn import_orders(
             imported
                 .conflicts
                 .into_iter()
-                .map(|(line, error)| LineError { line, error }),
+                .map(|(line, reason)| LineError { line, reason }),
         );
         bad.sort_by_key(|e| e.line);
-        bail!(
-            "{name}: {}",
-            refusal(&bad, checked.bad_rows + imported.conflict_count)
-        );
+        bad.truncate(MAX_REPORTED);
+        return Err(ImportError::Refused {
+            file: name,
+            reason: None,
+            lines: bad,
+            bad_rows: checked.bad_rows + imported.conflict_count,
+        });
     }
     Ok(ImportSummary {
         rows: imported.rows,
@@ -307,7 +316,7 @@ async fn second_pass(
                 Err(e) => {
                     failed = true;
                     let _ = tx.blocking_send(Err(format!(
-                        "the file changed while it was imported (line {line}: {e}); nothing was imported"
+                        "the file changed while it was imported (line {line}: {e})"
                     )));
                 }
             }
@@ -318,8 +327,8 @@ async fn second_pass(
         // Only a file read to the end, unchanged, may be committed.
         let verdict = match sha {
             Ok(sha) if sha == expected_sha => return,
-            Ok(_) => "the file changed while it was imported; nothing was imported".to_string(),
-            Err(e) => format!("{e}; nothing was imported"),
+            Ok(_) => "the file changed while it was imported".to_string(),
+            Err(e) => e,
         };
         let _ = tx.blocking_send(Err(verdict));
     });
@@ -332,24 +341,6 @@ async fn second_pass(
         });
     }
     imported
-}
-
-fn refusal(bad: &[LineError], total: u64) -> String {
-    let listed: Vec<String> = bad
-        .iter()
-        .take(MAX_REPORTED)
-        .map(|e| format!("line {}: {}", e.line, e.error))
-        .collect();
-    let more = total.saturating_sub(listed.len() as u64);
-    let more = if more > 0 {
-        format!("; and {more} more")
-    } else {
-        String::new()
-    };
-    format!(
-        "{total} invalid row(s), nothing was imported: {}{more}",
-        listed.join("; ")
-    )
 }
 
 fn parse_row(

@@ -14,6 +14,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::config::ReconciliationSettings;
+use crate::export::csv_cell;
 
 /// Parses an IANA time zone name.
 pub fn business_zone(name: &str) -> Result<Tz, String> {
@@ -267,72 +268,9 @@ fn currency_code(c: Currency) -> &'static str {
 }
 
 /// Discrepancies as CSV, with a control row: how many, and the sum of each side per currency.
+/// The dashboard's export writes the same table.
 pub fn discrepancies_csv(items: &[Discrepancy]) -> String {
-    let mut out = String::from(
-        "id,vendor,date,class,state,key,order_id,internal_amount,internal_currency,internal_gl_state,vendor_order_ids,vendor_records,vendor_amount,vendor_currency,vendor_status,opened_at,resolution,resolved_by,resolved_at\n",
-    );
-    let mut sums: BTreeMap<(&str, &str), i128> = BTreeMap::new();
-    for d in items {
-        let j = discrepancy_json(d);
-        let opt = |v: &Option<String>| v.as_deref().map(csv_cell).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            j.id,
-            csv_cell(&j.vendor),
-            j.date,
-            j.class,
-            j.state,
-            csv_cell(&j.key),
-            opt(&j.order_id),
-            j.internal_amount.clone().unwrap_or_default(),
-            j.internal_currency.unwrap_or_default(),
-            j.internal_gl_state.unwrap_or_default(),
-            opt(&j.vendor_order_ids),
-            j.vendor_records,
-            j.vendor_amount.clone().unwrap_or_default(),
-            j.vendor_currency.unwrap_or_default(),
-            opt(&j.vendor_status),
-            j.opened_at,
-            opt(&j.resolution),
-            opt(&j.resolved_by),
-            j.resolved_at.clone().unwrap_or_default(),
-        );
-        if let Some(m) = d.internal_amount {
-            *sums.entry((m.currency().code(), "internal")).or_default() +=
-                i128::from(m.minor_units());
-        }
-        if let Some(m) = d.vendor_amount {
-            *sums.entry((m.currency().code(), "vendor")).or_default() +=
-                i128::from(m.minor_units());
-        }
-    }
-    let _ = write!(out, "# control: {} discrepancies", items.len());
-    for ((code, side), minor) in &sums {
-        let amount = Currency::parse(code)
-            .ok()
-            .and_then(|c| i64::try_from(*minor).ok().map(|m| Money::from_minor(m, c)))
-            .map(|m| m.amount_string())
-            .unwrap_or_else(|| minor.to_string());
-        let _ = write!(out, "; {side} {code} {amount}");
-    }
-    out.push('\n');
-    out
-}
-
-/// A CSV cell: quoted when it holds a separator, quote or line break, and neutralized (a leading
-/// `'`) when a spreadsheet would read it as a formula. Only for text; amounts are written bare.
-pub fn csv_cell(value: &str) -> String {
-    let neutral = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    if neutral.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", neutral.replace('"', "\"\""))
-    } else {
-        neutral
-    }
+    crate::export::tables::discrepancies(items, Vec::new()).csv()
 }
 
 #[cfg(test)]
@@ -359,14 +297,5 @@ mod tests {
         assert_eq!(days(d("2026-11-30"), d("2026-12-02")).unwrap().len(), 3);
         assert!(days(d("2026-12-02"), d("2026-11-30")).is_err());
         assert!(days(d("2025-01-01"), d("2026-12-02")).is_err());
-    }
-
-    #[test]
-    fn csv_cells_are_quoted_and_neutralized() {
-        assert_eq!(csv_cell("plain"), "plain");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(csv_cell("-1+1"), "'-1+1");
     }
 }

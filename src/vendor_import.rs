@@ -19,6 +19,7 @@ use app::storage::{vendors, Db, StorageError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::csv_input::{hash64, HashedFile};
+use crate::file_import::ImportError;
 use crate::vendor_file::{self, ColumnMap, LineError, VendorRow};
 
 /// How many bad lines a refusal lists.
@@ -46,44 +47,6 @@ impl FileFormat {
             Some(e) if e.eq_ignore_ascii_case("json") => FileFormat::Json,
             _ => FileFormat::Csv,
         }
-    }
-}
-
-/// Why a file was not imported.
-#[derive(Debug, thiserror::Error)]
-pub enum VendorImportError {
-    /// The file as a whole or some of its rows are unusable; nothing was stored.
-    #[error("{file}: {}", describe(.reason, .lines, *.bad_rows))]
-    Refused {
-        file: String,
-        reason: Option<String>,
-        lines: Vec<LineError>,
-        bad_rows: u64,
-    },
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
-
-fn describe(reason: &Option<String>, lines: &[LineError], bad_rows: u64) -> String {
-    if let Some(reason) = reason {
-        return format!("{reason}; nothing was imported");
-    }
-    let listed: Vec<String> = lines.iter().map(ToString::to_string).collect();
-    let more = bad_rows.saturating_sub(lines.len() as u64);
-    let more = if more > 0 {
-        format!("; and {more} more")
-    } else {
-        String::new()
-    };
-    format!(
-        "{bad_rows} invalid row(s), nothing was imported: {}{more}",
-        listed.join("; ")
-    )
-}
-
-impl From<StorageError> for VendorImportError {
-    fn from(e: StorageError) -> Self {
-        VendorImportError::Other(e.into())
     }
 }
 
@@ -204,8 +167,8 @@ pub async fn import_vendor_file(
     format: FileFormat,
     columns: Option<ColumnMap>,
     actor: &str,
-) -> Result<VendorImportSummary, VendorImportError> {
-    let refused = |reason: String| VendorImportError::Refused {
+) -> Result<VendorImportSummary, ImportError> {
+    let refused = |reason: String| ImportError::Refused {
         file: file_name.to_string(),
         reason: Some(reason),
         lines: Vec::new(),
@@ -230,7 +193,7 @@ pub async fn import_vendor_file(
         .context("the file check stopped")?
         .map_err(refused)?;
     if checked.bad_rows > 0 {
-        return Err(VendorImportError::Refused {
+        return Err(ImportError::Refused {
             file: file_name.to_string(),
             reason: None,
             lines: checked.bad,

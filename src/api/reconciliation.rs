@@ -10,16 +10,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
-use futures::StreamExt;
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
 
 use super::problem::{internal, Problem};
 use super::{authenticate, ApiState};
-use crate::vendor_import::{self, FileFormat, VendorImportError};
+use crate::file_import::ImportError;
+use crate::upload::SpoolError;
+use crate::vendor_import::{self, FileFormat};
 
-/// Largest vendor file accepted over the API (a million rows is about 150 MB).
-pub const MAX_FILE_BYTES: u64 = 1 << 30;
+pub use crate::upload::MAX_FILE_BYTES;
 
 #[derive(Deserialize)]
 pub struct FileParams {
@@ -75,25 +74,18 @@ pub async fn upload_vendor_file(
         ));
     }
 
-    let spool = tempfile::NamedTempFile::new().map_err(internal)?;
-    let mut file = tokio::fs::File::from_std(spool.reopen().map_err(internal)?);
-    let mut stream = body.into_data_stream();
-    let mut size = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| bad_request("body", format!("could not be read: {e}")))?;
-        size += chunk.len() as u64;
-        if size > MAX_FILE_BYTES {
-            return Err(Problem::new(
+    let spool = crate::upload::spool(body, MAX_FILE_BYTES)
+        .await
+        .map_err(|e| match e {
+            SpoolError::TooLarge => Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "/problems/too-large",
                 "File too large",
                 format!("vendor files over the API may be at most {MAX_FILE_BYTES} bytes; import larger ones with `giftrecon import vendor`"),
-            ));
-        }
-        file.write_all(&chunk).await.map_err(internal)?;
-    }
-    file.flush().await.map_err(internal)?;
-    drop(file);
+            ),
+            SpoolError::Read(reason) => bad_request("body", format!("could not be read: {reason}")),
+            SpoolError::Io(e) => internal(e),
+        })?;
 
     let actor = format!("token:{}", owner.name);
     match vendor_import::import_vendor_file(
@@ -108,7 +100,7 @@ pub async fn upload_vendor_file(
     .await
     {
         Ok(summary) => Ok((StatusCode::CREATED, axum::Json(summary.0)).into_response()),
-        Err(VendorImportError::Refused {
+        Err(ImportError::Refused {
             file,
             reason,
             lines,
@@ -121,7 +113,7 @@ pub async fn upload_vendor_file(
             if let Some(reason) = &reason {
                 errors.push(FieldError::new("file", reason.clone()));
             }
-            let detail = VendorImportError::Refused {
+            let detail = ImportError::Refused {
                 file,
                 reason,
                 lines,
@@ -133,7 +125,7 @@ pub async fn upload_vendor_file(
                 ..Problem::invalid(StatusCode::UNPROCESSABLE_ENTITY, errors)
             })
         }
-        Err(VendorImportError::Other(e)) => Err(match e.downcast_ref::<StorageError>() {
+        Err(ImportError::Other(e)) => Err(match e.downcast_ref::<StorageError>() {
             Some(StorageError::NotFound { what }) => Problem::not_found(what),
             _ if e.chain().any(|c| c.to_string().contains("vendor id")) => {
                 bad_request("vendor", format!("{e:#}"))

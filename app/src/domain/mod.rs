@@ -31,7 +31,7 @@ const EXCERPT_CHARS: usize = 40;
 
 /// Copies `input` for an error message, shortened to [`EXCERPT_CHARS`]
 /// characters (with "…") so a huge bad value cannot flood logs or the UI.
-pub(crate) fn excerpt(input: &str) -> String {
+pub fn excerpt(input: &str) -> String {
     match input.char_indices().nth(EXCERPT_CHARS) {
         None => input.to_owned(),
         Some((cut, _)) => format!("{}…", &input[..cut]),

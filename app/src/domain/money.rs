@@ -284,19 +284,7 @@ impl Money {
     /// Major units with exactly the currency's decimal places: "50.00",
     /// "100" (JPY), "1.234" (KWD), "-0.05".
     pub fn amount_string(&self) -> String {
-        let exponent = u32::from(self.currency.exponent());
-        let sign = if self.minor < 0 { "-" } else { "" };
-        let magnitude = self.minor.unsigned_abs();
-        if exponent == 0 {
-            return format!("{sign}{magnitude}");
-        }
-        let scale = 10u64.pow(exponent);
-        format!(
-            "{sign}{}.{:0width$}",
-            magnitude / scale,
-            magnitude % scale,
-            width = exponent as usize
-        )
+        decimal_string(i128::from(self.minor), self.currency)
     }
 
     fn same_currency(self, other: Money) -> Result<(), MoneyError> {
@@ -408,6 +396,24 @@ impl<'de> Deserialize<'de> for Money {
         let repr = MoneyRepr::deserialize(deserializer)?;
         Money::parse_signed(&repr.amount, repr.currency).map_err(serde::de::Error::custom)
     }
+}
+
+/// `minor` units of `currency` in major units with exactly its decimal places, for sums wider
+/// than one amount (control totals): "140.00", "5000" (JPY), "-1.234" (KWD).
+pub fn decimal_string(minor: i128, currency: Currency) -> String {
+    let exponent = u32::from(currency.exponent());
+    let sign = if minor < 0 { "-" } else { "" };
+    let magnitude = minor.unsigned_abs();
+    if exponent == 0 {
+        return format!("{sign}{magnitude}");
+    }
+    let scale = 10u128.pow(exponent);
+    format!(
+        "{sign}{}.{:0width$}",
+        magnitude / scale,
+        magnitude % scale,
+        width = exponent as usize
+    )
 }
 
 #[cfg(test)]

@@ -227,31 +227,63 @@ fn fail_with(status: axum::http::StatusCode, message: &str) -> ServerFnError {
     ServerFnError::new(message)
 }
 
+/// Why a request was not allowed: nobody is signed in, or their role may not do this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denied {
+    SignIn,
+    Role,
+}
+
+impl Denied {
+    pub fn status(self) -> axum::http::StatusCode {
+        match self {
+            Denied::SignIn => axum::http::StatusCode::UNAUTHORIZED,
+            Denied::Role => axum::http::StatusCode::FORBIDDEN,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Denied::SignIn => "sign in to continue",
+            Denied::Role => "your role does not allow this",
+        }
+    }
+}
+
+/// `user` if their role is one of `roles`; a refusal otherwise, recorded in the audit trail as
+/// `denied` naming `action` (when `db` is given). Server functions call it through [`require`];
+/// the dashboard's plain HTTP routes (exports, uploads) call it directly.
+pub async fn authorize(
+    db: Option<&Db>,
+    user: Option<SessionUser>,
+    roles: &[Role],
+    action: &str,
+) -> Result<SessionUser, Denied> {
+    let Some(user) = user else {
+        return Err(Denied::SignIn);
+    };
+    if !roles.contains(&user.role) {
+        tracing::warn!(user = %user.username, role = %user.role, action, "denied");
+        if let Some(db) = db {
+            let event = AuditEvent::new(&user.username, "denied", action)
+                .after(serde_json::json!({ "role": user.role }));
+            if let Err(err) = audit::record(db, &event).await {
+                tracing::error!(error = %err, "cannot record a denied action");
+            }
+        }
+        return Err(Denied::Role);
+    }
+    Ok(user)
+}
+
 /// The signed-in user if their role is one of `roles`; otherwise 401 (not signed in) or 403
 /// (recorded in the audit trail as `denied`, naming `action`).
 /// Every server function calls this first: the UI hiding a button is never the protection.
 pub async fn require(roles: &[Role], action: &str) -> Result<SessionUser, ServerFnError> {
-    let Some(user) = current_user() else {
-        return Err(fail_with(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "sign in to continue",
-        ));
-    };
-    if !roles.contains(&user.role) {
-        tracing::warn!(user = %user.username, role = %user.role, action, "denied");
-        if let Some(state) = use_context::<crate::server::AppState>() {
-            let event = AuditEvent::new(&user.username, "denied", action)
-                .after(serde_json::json!({ "role": user.role }));
-            if let Err(err) = audit::record(&state.db, &event).await {
-                tracing::error!(error = %err, "cannot record a denied action");
-            }
-        }
-        return Err(fail_with(
-            axum::http::StatusCode::FORBIDDEN,
-            "your role does not allow this",
-        ));
-    }
-    Ok(user)
+    let state = use_context::<crate::server::AppState>();
+    authorize(state.as_ref().map(|s| &s.db), current_user(), roles, action)
+        .await
+        .map_err(|denied| fail_with(denied.status(), denied.message()))
 }
 
 /// A refusal with this status and a message for the user (a rule said no; nothing internal).

@@ -333,6 +333,11 @@ mod ssr {
     }
 }
 
+/// A queue's fields as a storage filter without paging, parsed exactly as the page's (the
+/// exports use it; errors name the field).
+#[cfg(feature = "ssr")]
+pub use ssr::filter as storage_filter;
+
 /// A page of discrepancies matching `filter`.
 #[server(input = Json)]
 pub async fn list_discrepancies(filter: QueueFilter) -> Result<QueueView, ServerFnError> {

@@ -13,6 +13,8 @@ pub mod audit;
 pub mod auth;
 pub mod close;
 pub mod discrepancies;
+#[cfg(feature = "ssr")]
+pub mod filters;
 pub mod imports;
 pub mod lookup;
 pub mod overview;
@@ -71,6 +73,9 @@ pub mod access {
     pub const VIEW_OVERVIEW: &[Role] = &Role::ALL;
     /// The import log: finance and admins (support looks up orders, not files).
     pub const VIEW_IMPORTS: &[Role] = &[Role::Admin, Role::FinancePreparer, Role::FinanceApprover];
+    /// Uploading vendor and orders files from the dashboard: finance (admins configure, they do
+    /// not feed the books; integrations upload with API tokens).
+    pub const IMPORT_FILES: &[Role] = &[Role::FinancePreparer, Role::FinanceApprover];
 }
 
 /// The signed-in user as the page shows them.

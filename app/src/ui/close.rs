@@ -138,8 +138,13 @@ fn close_view(day: CloseView, actions: EntryActions) -> impl IntoView {
     } else {
         "Open"
     };
+    let exports = (day.reconciled && !day.totals.is_empty()).then(|| {
+        let filters = vec![("vendor", day.vendor.clone()), ("date", day.date.clone())];
+        view! { <super::ExportLinks table="close" filters=Signal::stored(filters)/> }
+    });
     view! {
         <p class="notice" data-testid="close-status">{status}</p>
+        {exports}
         <table class="data">
             <thead>
                 <tr>

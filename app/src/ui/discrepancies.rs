@@ -206,6 +206,7 @@ pub fn Discrepancies() -> impl IntoView {
             "Keys: j/k or arrows move, Enter opens, x selects, and each action's letter does it."
         </p>
         <FilterForm f=f/>
+        <super::ExportLinks table="discrepancies" filters=Signal::derive(move || super::export::queue_filters(&f.get()))/>
         {resolve_error}
         <Outcomes act=q.act/>
         <BulkBar q=q/>

@@ -3,9 +3,13 @@
 mod audit;
 mod close;
 mod discrepancies;
+pub mod export;
+mod imports;
 mod orders;
 mod pages;
 mod vendors;
+
+pub use export::ExportLinks;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -102,7 +106,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("discrepancies") view=discrepancies::Discrepancies/>
                         <Route path=path!("close") view=close::DailyClose/>
                         <Route path=path!("orders") view=orders::Orders/>
-                        <Route path=path!("imports") view=pages::Imports/>
+                        <Route path=path!("imports") view=imports::Imports/>
                         <Route path=path!("vendors") view=vendors::Vendors/>
                         <Route path=path!("audit") view=audit::AuditLog/>
                         <Route path=path!("users") view=pages::Users/>

@@ -58,7 +58,9 @@ fn results(view: LookupView) -> impl IntoView {
             </section>
         }
     });
+    let filters = vec![("q", view.query.clone())];
     view! {
+        <super::ExportLinks table="orders" filters=Signal::stored(filters)/>
         <table class="data" data-testid="orders">
             <thead>
                 <tr>

@@ -297,62 +297,6 @@ fn system_card(status: InstallationSummary) -> impl IntoView {
 }
 
 #[component]
-pub fn Imports() -> impl IntoView {
-    use crate::server::imports::list_imports;
-    let imports = Resource::new(|| (), |_| list_imports());
-    view! {
-        <Title text="Imports"/>
-        <h1>"Imports"</h1>
-        <p class="lead">
-            "Every vendor file and orders file imported, newest first: rows read, and what each changed. "
-            "Import with " <code>"giftrecon import vendor FILE --vendor V"</code> " or "
-            <code>"POST /api/v1/vendors/{V}/files"</code> "."
-        </p>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match imports.await {
-                    Err(err) => error_note(err).into_any(),
-                    Ok(list) if list.is_empty() => view! { <p class="hint">"No imports yet."</p> }.into_any(),
-                    Ok(list) => view! {
-                        <table class="data" data-testid="imports">
-                            <thead>
-                                <tr>
-                                    <th scope="col">"When"</th>
-                                    <th scope="col">"Kind"</th>
-                                    <th scope="col">"Vendor"</th>
-                                    <th scope="col">"File"</th>
-                                    <th scope="col" class="num">"Rows"</th>
-                                    <th scope="col" class="num">"New"</th>
-                                    <th scope="col" class="num">"Updated"</th>
-                                    <th scope="col" class="num">"Unchanged"</th>
-                                    <th scope="col">"By"</th>
-                                </tr>
-                            </thead>
-                            <tbody>
-                                {list.into_iter().map(|i| view! {
-                                    <tr>
-                                        <td>{i.at}</td>
-                                        <td>{i.kind}</td>
-                                        <td>{i.vendor}</td>
-                                        <td title=format!("SHA-256 {}", i.sha256)>{i.file_name}</td>
-                                        <td class="num">{i.rows}</td>
-                                        <td class="num">{i.inserted}</td>
-                                        <td class="num">{i.updated}</td>
-                                        <td class="num">{i.unchanged}</td>
-                                        <td>{i.actor}</td>
-                                    </tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
-/// Admins add and disable users here (the CLI does the same).
-#[component]
 pub fn Users() -> impl IntoView {
     let add = ServerAction::<AddUser>::new();
     let disable = ServerAction::<DisableUser>::new();
