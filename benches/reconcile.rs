@@ -105,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
             let (url, cleanup) = database(backend).await?;
             let result = one(dir.path(), &url, &data, &expected).await;
             cleanup.await;
-            let (orders, vendor, reconcile) = result?;
+            let (orders, vendor, reconcile, queue) = result?;
             let total = orders.seconds + vendor.seconds + reconcile.seconds;
             let peak = orders.peak_mib.max(vendor.peak_mib).max(reconcile.peak_mib);
             println!(
@@ -113,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
                 orders.seconds, orders.peak_mib, vendor.seconds, vendor.peak_mib,
                 reconcile.seconds, reconcile.peak_mib
             );
+            println!("  {backend:<8} {queue}");
         }
         compare(&data);
     }
@@ -124,7 +125,7 @@ async fn one(
     url: &str,
     data: &Path,
     expected: &serde_json::Value,
-) -> anyhow::Result<(Step, Step, Step)> {
+) -> anyhow::Result<(Step, Step, Step, String)> {
     run(dir, url, &["vendor", "add", "acme"])?;
     let orders = data.join("orders.csv");
     let vendor = data.join("vendor.csv");
@@ -166,7 +167,48 @@ async fn one(
             bail!("{}: reconciled {g}, expected {e}", class.as_str());
         }
     }
-    Ok((o, v, r))
+    let queue = queue_pages(url).await?;
+    Ok((o, v, r, queue))
+}
+
+/// What a finance user waits for in the queue after the run: the first and the last page of
+/// the open items, the largest first, and the overview's open items by class.
+async fn queue_pages(url: &str) -> anyhow::Result<String> {
+    use app::storage::reconciliation::{list, DiscrepancyState, Filter, Sort};
+    let db = app::storage::Db::connect(&app::storage::DatabaseUrl::parse(url)?).await?;
+    let day = chrono::NaiveDate::parse_from_str(DAY, "%Y-%m-%d")?;
+    let page = |offset: i64, sort: Sort| Filter {
+        state: Some(DiscrepancyState::Open),
+        sort,
+        limit: Some(51),
+        offset: Some(offset),
+        ..Default::default()
+    };
+    let timed = |started: Instant| started.elapsed().as_secs_f64() * 1000.0;
+    let t = Instant::now();
+    let first = list(&db, &page(0, Sort::Day)).await?;
+    let first_ms = timed(t);
+    let open: i64 = app::on_db!(&db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM discrepancies WHERE state = 'open'")
+            .fetch_one(pool)
+            .await
+    })?;
+    let t = Instant::now();
+    let last = list(&db, &page((open - 50).max(0), Sort::Day)).await?;
+    let last_ms = timed(t);
+    let t = Instant::now();
+    list(&db, &page(0, Sort::Amount)).await?;
+    let amount_ms = timed(t);
+    let t = Instant::now();
+    app::storage::queue::open_by_class(&db, Some("acme"), Some(day)).await?;
+    let classes_ms = timed(t);
+    db.close().await;
+    if first.is_empty() || last.is_empty() {
+        bail!("the queue is empty after the run");
+    }
+    Ok(format!(
+        "queue of {open} open: first page {first_ms:.1} ms, last page {last_ms:.1} ms, largest first {amount_ms:.1} ms, open by class {classes_ms:.1} ms"
+    ))
 }
 
 fn compare(data: &Path) {
