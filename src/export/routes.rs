@@ -6,7 +6,7 @@
 //! | `discrepancies` | the queue's: `vendor`, `class`, `state`, `from`, `to`, `currency`, `min_amount`, `max_amount`, `min_age_days`, `assignee`, `sort` | [`access::VIEW_QUEUES`] |
 //! | `imports` | — (the log's newest [`LOG_ROWS`]) | [`access::VIEW_IMPORTS`] |
 //! | `close` | `vendor`, `date` (both required) | [`access::VIEW_CLOSE`] |
-//! | `audit` | — (the newest [`AUDIT_ROWS`]) | [`access::VIEW_AUDIT`] |
+//! | `audit` | actor, action, subject, from, to (the newest [`AUDIT_ROWS`]) | [`access::VIEW_AUDIT`] |
 //! | `orders` | `q` (required, as the search) | [`access::LOOKUP_ORDERS`] |
 //!
 //! A bad or unknown filter is a 400 naming it. Every export is audited (`export`, with the
@@ -63,8 +63,8 @@ fn queue_filter(params: &BTreeMap<String, String>) -> QueueFilter {
     }
 }
 
-/// How many audit rows the audit page shows (and exports).
-pub const AUDIT_ROWS: i64 = 200;
+/// The most audit rows one export holds, newest first (narrow the filters for older ones).
+pub const AUDIT_ROWS: i64 = 100_000;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/export/{file}", get(export))
@@ -121,7 +121,8 @@ impl Kind {
     fn filters(self) -> &'static [&'static str] {
         match self {
             Kind::Discrepancies => &QUEUE_FILTERS,
-            Kind::Imports | Kind::Audit => &[],
+            Kind::Imports => &[],
+            Kind::Audit => &["actor", "action", "subject", "from", "to"],
             Kind::Close => &["vendor", "date"],
             Kind::Orders => &["q"],
         }
@@ -305,7 +306,24 @@ async fn load(
         Kind::Imports => Ok(tables::imports(
             &app::storage::imports::recent(db, LOG_ROWS).await?,
         )),
-        Kind::Audit => Ok(tables::audit(&audit::recent(db, AUDIT_ROWS).await?)),
+        Kind::Audit => {
+            let filter = app::server::audit::storage_filter(
+                &param("actor"),
+                &param("action"),
+                &param("subject"),
+                &param("from"),
+                &param("to"),
+            )
+            .map_err(|e| match e {
+                leptos::prelude::ServerFnError::ServerError(message) => {
+                    ExportError::Refused(message)
+                }
+                other => ExportError::Refused(other.to_string()),
+            })?;
+            Ok(tables::audit(
+                &audit::search(db, &filter, 0, AUDIT_ROWS).await?,
+            ))
+        }
         Kind::Close => {
             let vendor = filters::vendor(&param("vendor"))?;
             let date = filters::date("date", &param("date"))?;

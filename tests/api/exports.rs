@@ -431,6 +431,35 @@ async fn every_table_exports_for_its_roles_only(db: TestDb) {
     assert!(rows
         .iter()
         .any(|r| r[3] == "export" && r[4] == "export:orders"));
+    // With the page's filters: only what the page shows.
+    let (filtered, control) = csv_parts(
+        &download(
+            &app,
+            "/export/audit.csv?action=export&subject=orders",
+            Some(&approver),
+        )
+        .await
+        .text(),
+    );
+    assert!(filtered.len() > 1, "{filtered:?}");
+    assert!(
+        filtered[1..]
+            .iter()
+            .all(|r| r[3] == "export" && r[4] == "export:orders"),
+        "{filtered:?}"
+    );
+    assert!(
+        control.starts_with(&format!("# control: {} ", filtered.len() - 1)),
+        "{control}"
+    );
+    let bad = download(
+        &app,
+        "/export/audit.csv?from=2026-12-05&to=2026-12-01",
+        Some(&approver),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.text().starts_with("to:"), "{}", bad.text());
 }
 
 async fn bad_filters_are_named_and_nothing_is_exported(db: TestDb) {

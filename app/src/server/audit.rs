@@ -160,3 +160,7 @@ pub async fn audit_chain_status() -> Result<ChainStatus, ServerFnError> {
         Verification::Broken { id, reason } => ChainStatus::Broken { id, reason },
     })
 }
+
+/// The audit page's filter parsing, for exports that must select exactly what the page shows.
+#[cfg(feature = "ssr")]
+pub use ssr::filter as storage_filter;

@@ -54,6 +54,16 @@ pub fn AuditLog() -> impl IntoView {
             <input id=id type=kind prop:value=value on:input=move |ev| value.set(event_target_value(&ev))/>
         }
     };
+    let export = Signal::derive(move || {
+        let f = applied.get();
+        vec![
+            ("actor", f.actor),
+            ("action", f.action),
+            ("subject", f.subject),
+            ("from", f.from),
+            ("to", f.to),
+        ]
+    });
     view! {
         <Title text="Audit log"/>
         <h1>"Audit log"</h1>
@@ -85,6 +95,7 @@ pub fn AuditLog() -> impl IntoView {
             <button type="submit">"Apply filters"</button>
             <button type="button" on:click=clear>"Clear filters"</button>
         </form>
+        <super::ExportLinks table="audit" filters=export/>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match rows.await {
