@@ -67,18 +67,8 @@ mod ssr {
     }
 
     fn date(field: &str, value: &str) -> Result<Option<NaiveDate>, ServerFnError> {
-        let value = value.trim();
-        if value.is_empty() {
-            return Ok(None);
-        }
-        NaiveDate::parse_from_str(value, "%Y-%m-%d")
-            .map(Some)
-            .map_err(|_| {
-                auth::bad_request(&format!(
-                    "{field}: {:?} is not a date; use YYYY-MM-DD",
-                    crate::domain::excerpt(value)
-                ))
-            })
+        crate::server::filters::optional_date(field, value)
+            .map_err(|e| auth::bad_request(&e.to_string()))
     }
 
     /// The filter of the page's fields; `from` and `to` are whole UTC days, both included.

@@ -22,6 +22,26 @@ pub struct TotalsView {
     pub variance: String,
 }
 
+impl TotalsView {
+    /// One currency's stored totals as the pages show them.
+    pub fn of(
+        currency: crate::domain::Currency,
+        t: &crate::domain::matching::CurrencyTotals,
+    ) -> TotalsView {
+        TotalsView {
+            currency: currency.code().to_string(),
+            internal_count: t.internal.count,
+            internal_amount: t.internal.amount.amount_string(),
+            vendor_count: t.vendor.count,
+            vendor_amount: t.vendor.amount.amount_string(),
+            variance: t
+                .variance()
+                .map(|v| v.amount_string())
+                .unwrap_or_else(|_| "overflow".into()),
+        }
+    }
+}
+
 /// One journal line; exactly one of debit and credit is set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineView {
@@ -180,17 +200,7 @@ mod ssr {
             totals: totals
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(currency, t)| TotalsView {
-                    currency: currency.to_string(),
-                    internal_count: t.internal.count,
-                    internal_amount: t.internal.amount.amount_string(),
-                    vendor_count: t.vendor.count,
-                    vendor_amount: t.vendor.amount.amount_string(),
-                    variance: t
-                        .variance()
-                        .map(|v| v.amount_string())
-                        .unwrap_or_else(|_| "overflow".into()),
-                })
+                .map(|(currency, t)| TotalsView::of(currency, &t))
                 .collect(),
             entries: entries.iter().map(entry_view).collect(),
         })

@@ -17,16 +17,23 @@ pub fn vendor(value: &str) -> Result<VendorId, FieldError> {
 
 /// A required `YYYY-MM-DD` date.
 pub fn date(field: &str, value: &str) -> Result<NaiveDate, FieldError> {
+    optional_date(field, value)?.ok_or_else(|| FieldError::new(field, "is required (YYYY-MM-DD)"))
+}
+
+/// A `YYYY-MM-DD` date, or `None` when empty ("any").
+pub fn optional_date(field: &str, value: &str) -> Result<Option<NaiveDate>, FieldError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(FieldError::new(field, "is required (YYYY-MM-DD)"));
+        return Ok(None);
     }
-    NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
-        FieldError::new(
-            field,
-            format!("{:?} is not a date; use YYYY-MM-DD", excerpt(value)),
-        )
-    })
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| {
+            FieldError::new(
+                field,
+                format!("{:?} is not a date; use YYYY-MM-DD", excerpt(value)),
+            )
+        })
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
+pub use crate::server::close::TotalsView;
+
 #[cfg(feature = "ssr")]
 use crate::server::{access, auth, state, AppState};
 
@@ -114,17 +116,6 @@ pub struct OpenClassView {
     pub currency: String,
 }
 
-/// Daily totals in one currency, ours beside the vendor's.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TotalsView {
-    pub currency: String,
-    pub internal_count: u64,
-    pub internal_amount: String,
-    pub vendor_count: u64,
-    pub vendor_amount: String,
-    pub variance: String,
-}
-
 /// A vendor's day at a glance: what its last run counted, what is still open, and the totals.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DayFigures {
@@ -199,19 +190,6 @@ pub async fn day_overview(vendor: String, date: String) -> Result<DayFigures, Se
                     .unwrap_or_default(),
             })
             .collect(),
-        totals: totals
-            .iter()
-            .map(|(c, t)| TotalsView {
-                currency: c.code().to_string(),
-                internal_count: t.internal.count,
-                internal_amount: t.internal.amount.amount_string(),
-                vendor_count: t.vendor.count,
-                vendor_amount: t.vendor.amount.amount_string(),
-                variance: t
-                    .variance()
-                    .map(|v| v.amount_string())
-                    .unwrap_or_else(|_| "overflow".into()),
-            })
-            .collect(),
+        totals: totals.iter().map(|(c, t)| TotalsView::of(*c, t)).collect(),
     })
 }
