@@ -95,6 +95,7 @@ async fn run(
         db: db.clone(),
         leptos_options: giftrecon::http::leptos_options(None, addr),
         security: Default::default(),
+        poll_default_secs: None,
     };
     let api = ApiState::new(db.clone(), Default::default(), Default::default());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -145,6 +145,7 @@ async fn run(
         db: db.clone(),
         leptos_options: giftrecon::http::leptos_options(None, addr),
         security: Default::default(),
+        poll_default_secs: None,
     };
     let mut api = ApiState::new(db.clone(), Default::default(), Default::default());
     // BENCH_COMMITTERS: batches committed at once (PostgreSQL; 0 = a transaction per webhook).

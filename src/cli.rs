@@ -152,6 +152,10 @@ pub enum VendorCommand {
         /// Forget the stored file column names (back to the generic ones).
         #[arg(long, conflicts_with = "file_columns")]
         clear_file_columns: bool,
+        /// How often the poller reads this vendor: seconds or with a unit (90s, 5m, 1h), 10 s
+        /// to a day; `default` puts it back on the server's schedule ([poller] interval_secs).
+        #[arg(long, value_name = "INTERVAL")]
+        poll_interval: Option<String>,
         /// GL account debited with fulfilled gift cards [default: 1190:Gift card clearing].
         #[arg(long, value_name = "CODE[:NAME]")]
         clearing_account: Option<String>,

@@ -3,11 +3,11 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Context};
-use app::domain::{Role, Username, VendorId, VendorKind};
+use app::domain::{PollInterval, Role, Username, VendorId, VendorKind};
 use app::server::{password, AppState};
 use app::storage::audit::{self, AuditEvent, Verification};
 use app::storage::vendors::{BaseUrl, NewVendor};
-use app::storage::{brands, tokens, users, vendors, Db};
+use app::storage::{brands, tokens, users, vendor_admin, vendors, Db};
 use secrecy::SecretString;
 
 use crate::cli::{
@@ -227,6 +227,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         db: db.clone(),
         leptos_options: http::leptos_options(site_root.as_deref(), addr),
         security: config.security.policy(),
+        poll_default_secs: config
+            .poller
+            .enabled
+            .then_some(config.poller.interval_secs.max(1)),
     };
     let outbox_wake = Arc::new(Notify::new());
     let api = ApiState::new(db.clone(), config.orders.clone(), outbox_wake.clone());
@@ -376,6 +380,7 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
             webhook_secrets,
             file_columns,
             clear_file_columns,
+            poll_interval,
             clearing_account,
             payable_account,
             suspense_account,
@@ -390,10 +395,36 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
                 suspense_account,
             )?;
             let change_columns = columns.is_some() || clear_file_columns;
-            if base_url.is_none() && secrets.is_empty() && accounts.is_empty() && !change_columns {
+            let poll_interval = poll_interval
+                .map(|text| match text.trim() {
+                    "default" => Ok(None),
+                    _ => PollInterval::parse(&text).map(Some),
+                })
+                .transpose()
+                .context("--poll-interval")?;
+            if base_url.is_none()
+                && secrets.is_empty()
+                && accounts.is_empty()
+                && !change_columns
+                && poll_interval.is_none()
+            {
                 bail!(
-                    "nothing to change: give --base-url, --webhook-secret, --file-column or an --*-account"
+                    "nothing to change: give --base-url, --webhook-secret, --file-column, --poll-interval or an --*-account"
                 );
+            }
+            if let Some(interval) = poll_interval {
+                let change =
+                    vendor_admin::set_poll_interval(db, &id, interval, &cli_actor()).await?;
+                let now = match interval {
+                    Some(every) => format!("every {every}"),
+                    None => "on the server's schedule".into(),
+                };
+                match change {
+                    vendor_admin::Change::Made => println!("vendor {id} is now polled {now}"),
+                    vendor_admin::Change::Unchanged => {
+                        println!("vendor {id} was already polled {now}: nothing changed")
+                    }
+                }
             }
             if change_columns {
                 let json = columns
@@ -478,13 +509,20 @@ async fn vendor(db: &Db, command: VendorCommand) -> anyhow::Result<()> {
                 println!("no vendors yet: add one with `giftrecon vendor add ID`");
                 return Ok(());
             }
-            println!("{:<24} {:<12} {:<8} BASE URL", "ID", "KIND", "SECRETS");
+            println!(
+                "{:<24} {:<12} {:<8} {:<12} BASE URL",
+                "ID", "KIND", "SECRETS", "POLLED EVERY"
+            );
             for v in list {
+                let every = v
+                    .poll_interval
+                    .map_or_else(|| "default".to_string(), |i| i.to_string());
                 println!(
-                    "{:<24} {:<12} {:<8} {}",
+                    "{:<24} {:<12} {:<8} {:<12} {}",
                     v.id.as_str(),
                     v.kind.as_str(),
                     v.active_secrets,
+                    every,
                     v.base_url.as_deref().unwrap_or("-")
                 );
             }

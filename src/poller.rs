@@ -1,5 +1,5 @@
 //! The reconciliation poller: webhooks get lost, so every vendor's listing is read on a schedule
-//! and whatever was missed is backfilled.
+//! (its own poll interval, else `[poller] interval_secs`) and whatever was missed is backfilled.
 //!
 //! A pass reads `[synced_to − overlap, now)` page by page. Each page is stored, with the cursor
 //! of the next page, in one transaction fenced by the vendor's poller lease (see
@@ -7,14 +7,16 @@
 //! after its last stored page, and a poller that lost its lease cannot write. The vendor is
 //! never called inside a transaction.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use app::domain::VendorId;
-use app::storage::poller::{self as store, Lease};
+use app::storage::poller::{self as store, Lease, PollCursor};
 use app::storage::vendors::{self, Vendor};
 use app::storage::{now_utc, Db};
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::config::PollerSettings;
@@ -49,6 +51,32 @@ impl std::fmt::Display for PassReport {
             if self.complete { "" } else { " (incomplete)" }
         )
     }
+}
+
+/// What the scheduler remembers between rounds.
+#[derive(Debug, Default)]
+pub struct Round {
+    /// Vendors whose lease this replica holds (renewed between passes).
+    pub led: HashSet<VendorId>,
+    /// When this replica last tried each vendor (a pass it led, or one that failed).
+    pub tried: HashMap<VendorId, DateTime<Utc>>,
+    /// The passes of the last round.
+    pub passes: Vec<(VendorId, anyhow::Result<PassReport>)>,
+}
+
+/// When a vendor is next due (`None`: now). A vendor never polled, or whose pass was cut short,
+/// is due now; otherwise `every` after its last complete pass began (`synced_to`). `not_before`
+/// (this replica's last attempt plus the interval) can only make it later.
+pub fn due_at(
+    cursor: &PollCursor,
+    every: chrono::Duration,
+    not_before: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    let by_cursor = match (cursor.pass_from, cursor.synced_to) {
+        (None, Some(synced)) => Some(synced + every),
+        _ => None,
+    };
+    by_cursor.max(not_before)
 }
 
 pub struct Poller {
@@ -209,7 +237,7 @@ impl Poller {
         ))
     }
 
-    /// Every vendor with a base URL, one pass each.
+    /// Every vendor with a base URL, one pass each, due or not (`giftrecon poll --once`).
     pub async fn run_all_once(&self) -> Vec<(VendorId, anyhow::Result<PassReport>)> {
         let vendors = match vendors::list_vendors(&self.db).await {
             Ok(list) => list,
@@ -229,37 +257,92 @@ impl Poller {
         results
     }
 
-    /// Polls every vendor every `interval_secs` until `shutdown` turns true. A replica that is
-    /// not the leader tries again at the next tick (at most `lease_secs` after a leader dies,
-    /// when the tick is shorter than the lease).
+    /// How often `vendor` is polled: its own interval, else the server's.
+    pub fn every(&self, vendor: &Vendor) -> chrono::Duration {
+        let secs = vendor
+            .poll_interval
+            .map_or(self.settings.interval_secs.max(1), |own| {
+                u64::from(own.secs())
+            });
+        chrono::Duration::seconds(secs as i64)
+    }
+
+    /// One round of the schedule: polls each vendor that is due, and says how long until the
+    /// next one is. A vendor is due once its interval has passed since the start of its last
+    /// complete pass, by whichever replica (the cursor says), and since this replica last tried
+    /// it (so a failing vendor is tried once per interval, not in a loop).
+    pub async fn poll_due(&self, round: &mut Round) -> Duration {
+        // Intervals changed on the Vendors page take effect within a minute.
+        let longest = Duration::from_secs(self.settings.interval_secs.clamp(1, 60));
+        // Another replica holds a due vendor's lease: look again within the lease time, so a
+        // dead leader is replaced quickly.
+        let retry = Duration::from_secs(self.settings.lease_secs.clamp(1, 60));
+        let vendors = match vendors::list_vendors(&self.db).await {
+            Ok(list) => list,
+            Err(err) => {
+                tracing::warn!(error = %err, "poller: cannot list vendors");
+                return longest.min(retry);
+            }
+        };
+        let mut wait = longest;
+        for vendor in vendors.into_iter().filter(|v| v.base_url.is_some()) {
+            let every = self.every(&vendor);
+            let cursor = match store::cursor(&self.db, vendor.id.as_str()).await {
+                Ok(cursor) => cursor,
+                Err(err) => {
+                    tracing::warn!(vendor = %vendor.id, error = %err, "poller: cannot read the cursor");
+                    wait = wait.min(retry);
+                    continue;
+                }
+            };
+            let now = now_utc();
+            let retried = round.tried.get(&vendor.id).map(|at| *at + every);
+            let due = due_at(&cursor, every, retried);
+            if let Some(at) = due.filter(|at| *at > now) {
+                wait = wait.min((at - now).to_std().unwrap_or_default());
+                continue;
+            }
+            let result = self.run_once(&vendor.id).await;
+            let again = match &result {
+                Ok(report) if !report.leader => {
+                    round.led.remove(&vendor.id);
+                    retry
+                }
+                Ok(_) => {
+                    round.led.insert(vendor.id.clone());
+                    round.tried.insert(vendor.id.clone(), now);
+                    every.to_std().unwrap_or_default()
+                }
+                Err(err) => {
+                    tracing::warn!(vendor = %vendor.id, error = %format!("{err:#}"), "poll pass failed");
+                    round.tried.insert(vendor.id.clone(), now);
+                    every.to_std().unwrap_or_default()
+                }
+            };
+            wait = wait.min(again);
+            round.passes.push((vendor.id, result));
+        }
+        wait.max(Duration::from_secs(1))
+    }
+
+    /// Polls each vendor when it is due (see [`Poller::poll_due`]) until `shutdown` turns true.
     ///
     /// Between passes the leader renews its leases every `lease_secs / 3` (a heartbeat), so
     /// leadership stays put however long the interval; it moves only when the leader stops
     /// renewing (it stopped, or cannot reach the database) and its lease expires, or when it
     /// shuts down and releases the lease.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let interval = Duration::from_secs(self.settings.interval_secs.max(1));
-        let retry = Duration::from_secs(self.settings.lease_secs.clamp(1, 60));
         let heartbeat = self.heartbeat();
+        let mut round = Round::default();
         'passes: loop {
             if *shutdown.borrow() {
                 break;
             }
-            let results = self.run_all_once().await;
-            let mut led: Vec<VendorId> = results
-                .into_iter()
-                .filter(|(_, r)| r.as_ref().is_ok_and(|r| r.leader))
-                .map(|(vendor, _)| vendor)
-                .collect();
-            // Followers look again within the lease time, so they take over quickly.
-            let wait = if led.is_empty() {
-                interval.min(retry)
-            } else {
-                interval
-            };
+            round.passes.clear();
+            let wait = self.poll_due(&mut round).await;
             let next_pass = tokio::time::Instant::now() + wait;
             loop {
-                let nap = if led.is_empty() {
+                let nap = if round.led.is_empty() {
                     next_pass
                 } else {
                     (tokio::time::Instant::now() + heartbeat).min(next_pass)
@@ -271,7 +354,8 @@ impl Poller {
                 if tokio::time::Instant::now() >= next_pass {
                     break;
                 }
-                led = self.renew(led).await;
+                let led = std::mem::take(&mut round.led).into_iter().collect();
+                round.led = self.renew(led).await.into_iter().collect();
             }
         }
         // Hand the leases over at once rather than making the next leader wait for expiry.
@@ -302,4 +386,37 @@ pub fn replica_name() -> String {
         std::process::id(),
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn a_vendor_is_due_an_interval_after_its_last_complete_pass() {
+        let every = chrono::Duration::seconds(300);
+        let never = PollCursor::default();
+        assert_eq!(due_at(&never, every, None), None, "never polled: due now");
+        let synced = PollCursor {
+            synced_to: Some(at(0)),
+            ..PollCursor::default()
+        };
+        assert_eq!(due_at(&synced, every, None), Some(at(300)));
+        // This replica's last attempt can only make it later.
+        assert_eq!(due_at(&synced, every, Some(at(100))), Some(at(300)));
+        assert_eq!(due_at(&synced, every, Some(at(400))), Some(at(400)));
+        // A pass cut short resumes at once, unless this replica just tried.
+        let cut_short = PollCursor {
+            synced_to: Some(at(0)),
+            pass_from: Some(at(-600)),
+            pass_to: Some(at(0)),
+            ..PollCursor::default()
+        };
+        assert_eq!(due_at(&cut_short, every, None), None);
+        assert_eq!(due_at(&cut_short, every, Some(at(50))), Some(at(50)));
+    }
 }

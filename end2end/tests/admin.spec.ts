@@ -17,7 +17,7 @@ test.beforeEach(async ({ page }) => {
 
 const ROTATED_SECRET = 'whsec_e2e_rotated_secret_value';
 
-test('an admin edits a status mapping and rotates a secret; the audit log shows both, chain intact', async ({
+test('an admin edits a status mapping, rotates a secret and sets the poll interval; the audit log shows each, chain intact', async ({
   page,
 }) => {
   await openHydrated(page, '/vendors');
@@ -61,6 +61,16 @@ test('an admin edits a status mapping and rotates a secret; the audit log shows 
   await expect(editor.getByTestId('secret-summary')).toContainText('1 active webhook secret.');
   await expect(secret).toHaveValue('');
   expect(await page.content()).not.toContain(ROTATED_SECRET);
+
+  // Its own poll interval: a bad one is refused with the reason, a good one is stored.
+  const interval = editor.getByLabel('Poll interval');
+  await interval.fill('5');
+  await editor.getByRole('button', { name: 'Save poll interval' }).click();
+  await expect(editor.getByRole('alert').filter({ hasText: 'shorter than 10 seconds' })).toBeVisible();
+  await interval.fill('5m');
+  await editor.getByRole('button', { name: 'Save poll interval' }).click();
+  await expect(editor.getByRole('status').filter({ hasText: 'vendor acme is now polled every 5 min' })).toBeVisible();
+  await expect(editor.getByLabel('Poll interval')).toHaveValue('5 min');
   await page.screenshot({ path: test.info().outputPath('vendors.png'), fullPage: true });
 
   // The audit log: both changes, by this admin, and the chain intact.
@@ -73,6 +83,7 @@ test('an admin edits a status mapping and rotates a secret; the audit log shows 
   const log = page.getByTestId('audit-log');
   await expect(log.getByRole('row').filter({ hasText: 'vendor_status_mapping' })).toHaveCount(1);
   await expect(log.getByRole('row').filter({ hasText: 'vendor_rotate_secret' })).toHaveCount(1);
+  await expect(log.getByRole('row').filter({ hasText: 'vendor_poll_interval' })).toHaveCount(1);
   await expect(log.getByRole('row').filter({ hasText: 'vendor_status_mapping' })).toContainText('"on_hold":"refunded"');
   // Filtered on the server: the sign-in rows are not among them.
   await expect(log.getByRole('row').filter({ hasText: 'login' })).toHaveCount(0);

@@ -222,6 +222,7 @@ impl TestApp {
             db: db.clone(),
             leptos_options: giftrecon::http::leptos_options(None, addr),
             security,
+            poll_default_secs: Some(300),
         };
         giftrecon::telemetry::prometheus();
         let api = giftrecon::api::ApiState::new(db.clone(), Default::default(), Default::default());

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use app::domain::{GlState, VendorId};
+use app::domain::{GlState, PollInterval, VendorId};
 use app::storage::orders;
 use app::storage::poller as store;
 use app::storage::vendor_records::{self, ObservedOrder};
 use giftrecon::config::PollerSettings;
-use giftrecon::poller::Poller;
+use giftrecon::poller::{Poller, Round};
 use giftrecon::sim::{self, Faults, SimConfig, SimHandle};
 use serde_json::json;
 
@@ -24,6 +24,7 @@ on_both_backends!(
     two_pollers_one_lease,
     the_leader_keeps_its_lease_between_passes_until_it_stops,
     a_thousand_orders_with_lossy_webhooks_match_the_vendor_after_one_pass,
+    each_vendor_is_polled_when_its_own_interval_is_due,
 );
 
 fn settings() -> PollerSettings {
@@ -389,6 +390,171 @@ async fn the_leader_keeps_its_lease_between_passes_until_it_stops(db: TestDb) {
     assert_eq!(next.fencing_token, token + 2);
 }
 
+/// Moves what is known of `vendor`'s last pass `secs` into the past, in the database and in
+/// this replica's memory, as if that much time had gone by since.
+async fn backdate_pass(app: &TestApp, round: &mut Round, vendor: &str, secs: i64) {
+    let ago = chrono::Duration::seconds(secs);
+    let synced = store::cursor(&app.db, vendor)
+        .await
+        .unwrap()
+        .synced_to
+        .unwrap();
+    app::on_db!(&app.db, pool => {
+        sqlx::query("UPDATE poller_cursors SET synced_to = $1 WHERE vendor_id = $2")
+            .bind(synced - ago)
+            .bind(vendor)
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    if let Some(tried) = round.tried.get_mut(&VendorId::parse(vendor).unwrap()) {
+        *tried -= ago;
+    }
+    round.passes.clear();
+}
+
+fn polled(round: &Round) -> Vec<&str> {
+    for (vendor, result) in &round.passes {
+        let report = result
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{vendor}: {e:#}"));
+        assert!(report.leader && report.complete, "{vendor}: {report:?}");
+    }
+    round.passes.iter().map(|(v, _)| v.as_str()).collect()
+}
+
+async fn each_vendor_is_polled_when_its_own_interval_is_due(db: TestDb) {
+    let sim = sim::spawn(SimConfig::default()).await.unwrap();
+    let app = TestApp::spawn(db).await;
+    add_vendor(&app.db, "fast", Some(&sim.base_url()), &[SECRET]).await;
+    add_vendor(&app.db, "hourly", Some(&sim.base_url()), &[SECRET]).await;
+    add_vendor(&app.db, "no-api", None, &[SECRET]).await;
+    let hourly = VendorId::parse("hourly").unwrap();
+    app::storage::vendor_admin::set_poll_interval(
+        &app.db,
+        &hourly,
+        Some(PollInterval::parse("1h").unwrap()),
+        "ops",
+    )
+    .await
+    .unwrap();
+    // "fast" has no interval of its own: it follows the server's 20 s.
+    let settings = PollerSettings {
+        interval_secs: 20,
+        ..settings()
+    };
+    let poller = Poller::new(app.db.clone(), settings, "a".into());
+
+    // Never polled: both are due at once; the vendor without a base URL is never polled.
+    let mut round = Round::default();
+    let wait = poller.poll_due(&mut round).await;
+    assert_eq!(polled(&round), ["fast", "hourly"]);
+    assert!(
+        wait > Duration::from_secs(15) && wait <= Duration::from_secs(20),
+        "{wait:?}"
+    );
+
+    // A restarted replica (or another one) finds nothing due: the cursor says when each was
+    // polled, and it sleeps until the first is due.
+    let mut restarted = Round::default();
+    let wait = poller.poll_due(&mut restarted).await;
+    assert_eq!(polled(&restarted), Vec::<&str>::new());
+    assert!(
+        wait > Duration::from_secs(15) && wait <= Duration::from_secs(20),
+        "{wait:?}"
+    );
+
+    // Half a minute on, the server's 20 s are up but the hour is not.
+    backdate_pass(&app, &mut restarted, "fast", 30).await;
+    backdate_pass(&app, &mut restarted, "hourly", 30).await;
+    poller.poll_due(&mut restarted).await;
+    assert_eq!(polled(&restarted), ["fast"]);
+
+    // An hour on, the hourly vendor is due too.
+    backdate_pass(&app, &mut restarted, "fast", 25).await;
+    backdate_pass(&app, &mut restarted, "hourly", 3_600).await;
+    poller.poll_due(&mut restarted).await;
+    assert_eq!(polled(&restarted), ["fast", "hourly"]);
+
+    // Back on the server's schedule, the hourly vendor is due 20 s after its pass.
+    app::storage::vendor_admin::set_poll_interval(&app.db, &hourly, None, "ops")
+        .await
+        .unwrap();
+    backdate_pass(&app, &mut restarted, "hourly", 21).await;
+    poller.poll_due(&mut restarted).await;
+    assert_eq!(polled(&restarted), ["hourly"]);
+}
+
+async fn the_poll_interval_is_set_from_the_cli(db: TestDb) {
+    let ok = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+        crate::helpers::stdout(&out)
+    };
+    ok(db.cli(&["vendor", "add", "acme", "--base-url", "http://127.0.0.1:9"]));
+    let printed = ok(db.cli(&["vendor", "set", "acme", "--poll-interval", "90s"]));
+    assert!(
+        printed.contains("vendor acme is now polled every 1 min 30 s"),
+        "{printed}"
+    );
+    let printed = ok(db.cli(&["vendor", "set", "acme", "--poll-interval", "90"]));
+    assert!(printed.contains("nothing changed"), "{printed}");
+    let listed = ok(db.cli(&["vendor", "list"]));
+    assert!(listed.contains("1 min 30 s"), "{listed}");
+    let conn = db.connect().await;
+    let acme = VendorId::parse("acme").unwrap();
+    let vendor = app::storage::vendors::get_vendor(&conn, &acme)
+        .await
+        .unwrap();
+    assert_eq!(
+        vendor.poll_interval,
+        Some(PollInterval::from_secs(90).unwrap())
+    );
+
+    for (bad, says) in [
+        ("5", "shorter than 10 seconds"),
+        ("2d", "not a number of seconds"),
+        ("25h", "longer than a day"),
+    ] {
+        let line = crate::helpers::assert_one_line_error(&db.cli(&[
+            "vendor",
+            "set",
+            "acme",
+            "--poll-interval",
+            bad,
+        ]));
+        assert!(
+            line.contains("--poll-interval") && line.contains(says),
+            "{bad}: {line}"
+        );
+    }
+    let vendor = app::storage::vendors::get_vendor(&conn, &acme)
+        .await
+        .unwrap();
+    assert_eq!(
+        vendor.poll_interval,
+        Some(PollInterval::from_secs(90).unwrap())
+    );
+
+    let printed = ok(db.cli(&["vendor", "set", "acme", "--poll-interval", "default"]));
+    assert!(
+        printed.contains("now polled on the server's schedule"),
+        "{printed}"
+    );
+    let vendor = app::storage::vendors::get_vendor(&conn, &acme)
+        .await
+        .unwrap();
+    assert_eq!(vendor.poll_interval, None);
+    let changes: Vec<_> = app::storage::audit::recent(&conn, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "vendor_poll_interval")
+        .collect();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    conn.close().await;
+}
+
 /// Waits until every delivery the simulator will make has ended (sent or given up).
 async fn settled(sim: &SimHandle) -> giftrecon::sim::SimStats {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -511,6 +677,7 @@ async fn a_thousand_orders_with_lossy_webhooks_match_the_vendor_after_one_pass(d
 on_both_backends!(
     vendor_set_and_rotate_secret_from_the_cli,
     poll_once_from_the_cli_prints_what_it_did,
+    the_poll_interval_is_set_from_the_cli,
 );
 
 async fn active_secrets(db: &app::storage::Db) -> Vec<String> {

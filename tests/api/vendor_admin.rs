@@ -5,8 +5,9 @@
 use app::domain::journal::GlAccount;
 use app::domain::{GlState, Role, VendorId, VendorKind};
 use app::server::vendors::{
-    AddVendor, MapVendorStatus, RotateVendorSecret, SaveStatusMapping, SetVendorAccounts,
-    UpdateVendor, VendorDetail, VendorSettings,
+    AddVendor, ListVendors, MapVendorStatus, RotateVendorSecret, SaveStatusMapping,
+    SetVendorAccounts, SetVendorPollInterval, UpdateVendor, VendorDetail, VendorSettings,
+    VendorView,
 };
 use app::storage::audit;
 use app::storage::{journal, vendor_admin, vendors};
@@ -21,6 +22,7 @@ on_both_backends!(
     bad_vendor_input_is_refused_naming_the_field,
     only_admins_change_vendors_and_finance_may_look,
     unmapped_statuses_are_listed_until_mapped,
+    admins_set_a_vendors_poll_interval,
 );
 
 const FIRST_SECRET: &str = "whsec_first_secret_value_1";
@@ -432,6 +434,10 @@ async fn only_admins_change_vendors_and_finance_may_look(db: TestDb) {
             RotateVendorSecret::PATH,
             json!({"vendor": "acme", "secret": "whsec_attacker_secret_9", "overlap_hours": 0}),
         ),
+        (
+            SetVendorPollInterval::PATH,
+            json!({"vendor": "acme", "interval": "10s"}),
+        ),
     ];
     for role in [Role::Support, Role::FinancePreparer, Role::FinanceApprover] {
         let cookie = app.signed_in(role).await;
@@ -579,4 +585,89 @@ async fn unmapped_statuses_are_listed_until_mapped(db: TestDb) {
         .unwrap();
     assert!(html.contains("aria-label=\"GL state for lost\""), "{html}");
     assert!(html.contains("aria-label=\"Map lost\""), "{html}");
+}
+
+async fn admins_set_a_vendors_poll_interval(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    add_acme(&app).await;
+    let admin = app.signed_in(Role::Admin).await;
+    let acme = VendorId::parse("acme").unwrap();
+    // Until set, the server's schedule (300 s in the test server).
+    let (shown, _) = detail(&app, &admin, "acme").await;
+    assert_eq!(shown.poll_interval, None);
+    assert_eq!(shown.polled, "Every 5 min (the server's schedule)");
+    assert_eq!(shown.last_polled, None);
+
+    let set = |interval: &str| json!({"vendor": "acme", "interval": interval});
+    let (status, body) = call(&app, SetVendorPollInterval::PATH, &admin, set(" 90s ")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_of(&body)["changed"], true);
+    assert!(body.contains("now polled every 1 min 30 s"), "{body}");
+    // The same interval written another way changes nothing and records nothing.
+    let (status, body) = call(&app, SetVendorPollInterval::PATH, &admin, set("90")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_of(&body)["changed"], false);
+    let (shown, _) = detail(&app, &admin, "acme").await;
+    assert_eq!(shown.poll_interval.as_deref(), Some("1 min 30 s"));
+    assert_eq!(shown.polled, "Every 1 min 30 s");
+    let (status, body) = call(&app, ListVendors::PATH, &admin, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let listed: Vec<VendorView> = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed[0].polled, "Every 1 min 30 s");
+
+    // Out of range or unreadable: refused, naming the field, and nothing changes.
+    for (bad, says) in [
+        ("9", "poll interval 9 s is shorter than 10 seconds"),
+        (
+            "2 days",
+            "poll interval \"2 days\" is not a number of seconds",
+        ),
+        ("86401", "poll interval 86401 s is longer than a day"),
+    ] {
+        let (status, body) = call(&app, SetVendorPollInterval::PATH, &admin, set(bad)).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body.contains(says), "{bad}: {body}");
+    }
+    let stored = vendors::get_vendor(&app.db, &acme).await.unwrap();
+    assert_eq!(stored.poll_interval.map(|i| i.secs()), Some(90));
+
+    // Empty puts it back on the server's schedule.
+    let (status, body) = call(&app, SetVendorPollInterval::PATH, &admin, set("")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("now polled on the server's schedule"),
+        "{body}"
+    );
+    assert_eq!(
+        vendors::get_vendor(&app.db, &acme)
+            .await
+            .unwrap()
+            .poll_interval,
+        None
+    );
+
+    let rows = audit_rows(&app, "vendor_poll_interval").await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let after: Vec<Value> = rows
+        .iter()
+        .map(|r| serde_json::from_str(r.after_json.as_deref().unwrap()).unwrap())
+        .collect();
+    assert!(
+        after.contains(&json!({"poll_interval_secs": 90})),
+        "{after:?}"
+    );
+    assert!(
+        after.contains(&json!({"poll_interval_secs": null})),
+        "{after:?}"
+    );
+    assert!(rows.iter().all(|r| r.subject == "vendor:acme"), "{rows:?}");
+    // A vendor that does not exist.
+    let (status, body) = call(
+        &app,
+        SetVendorPollInterval::PATH,
+        &admin,
+        json!({"vendor": "nobody", "interval": "5m"}),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
 }

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod matching;
 pub mod money;
 pub mod order;
+pub mod poll;
 pub mod queue;
 pub mod role;
 pub mod vendor;
@@ -23,6 +24,7 @@ pub use gl::{GlState, GlStateError, StatusMapping, StatusMappingError};
 pub use idempotency::{IdempotencyKey, IdempotencyKeyError};
 pub use money::{Money, MoneyError, MoneyParseError};
 pub use order::{parse_reference, FieldError, OrderRequest};
+pub use poll::{PollInterval, PollIntervalError};
 pub use role::{Role, RoleError, Username, UsernameError};
 pub use vendor::{VendorId, VendorIdError, VendorKind, VendorKindError};
 

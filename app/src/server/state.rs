@@ -8,6 +8,9 @@ pub struct AppState {
     pub db: Db,
     pub leptos_options: LeptosOptions,
     pub security: super::auth::SecurityPolicy,
+    /// How often the poller reads a vendor without its own interval (`[poller] interval_secs`);
+    /// `None` when this server does not poll.
+    pub poll_default_secs: Option<u64>,
 }
 
 impl AppState {

@@ -18,6 +18,8 @@ pub struct VendorView {
     pub active_secrets: i64,
     pub mapped_statuses: usize,
     pub created_at: String,
+    /// How often it is polled, as a sentence ("Every 5 min (the server's schedule)").
+    pub polled: String,
 }
 
 /// A webhook secret as the page shows it: when it was added and when it stops verifying.
@@ -61,6 +63,12 @@ pub struct VendorSettings {
     pub base_url: Option<String>,
     /// The path of this vendor's webhook on this server (the page puts its origin in front).
     pub webhook_path: String,
+    /// Its own poll interval as the editor shows it ("5 min"); `None`: the server's schedule.
+    pub poll_interval: Option<String>,
+    /// How often it is polled, as a sentence.
+    pub polled: String,
+    /// When the last complete poll pass read up to, if one has.
+    pub last_polled: Option<String>,
     pub active_secrets: usize,
     pub secrets: Vec<SecretView>,
     pub mapping: Vec<MappingRow>,
@@ -99,9 +107,10 @@ mod ssr {
 
     use super::*;
     use crate::domain::journal::{GlAccount, VendorAccounts};
-    use crate::domain::{excerpt, GlState, StatusMapping, VendorId, VendorKind};
+    use crate::domain::poll::describe_secs;
+    use crate::domain::{excerpt, GlState, PollInterval, StatusMapping, VendorId, VendorKind};
     use crate::storage::vendor_admin::Change;
-    use crate::storage::vendors::BaseUrl;
+    use crate::storage::vendors::{BaseUrl, Vendor};
     use crate::storage::StorageError;
 
     pub fn vendor_id(value: &str) -> Result<VendorId, ServerFnError> {
@@ -228,6 +237,34 @@ mod ssr {
         ]
     }
 
+    /// An empty field is the server's schedule.
+    pub fn poll_interval(value: &str) -> Result<Option<PollInterval>, ServerFnError> {
+        if value.trim().is_empty() {
+            return Ok(None);
+        }
+        PollInterval::parse(value)
+            .map(Some)
+            .map_err(|e| auth::bad_request(&e.to_string()))
+    }
+
+    /// How often the poller reads `vendor`, given the server's schedule (`None`: it does not poll).
+    pub fn polled(vendor: &Vendor, server_secs: Option<u64>) -> String {
+        let Some(server_secs) = server_secs else {
+            return "Not polled: the poller is off on this server ([poller] enabled)".into();
+        };
+        if vendor.base_url.is_none() {
+            return "Not polled: the vendor has no base URL".into();
+        }
+        match vendor.poll_interval {
+            Some(own) => format!("Every {own}"),
+            None => {
+                let mut every = String::new();
+                describe_secs(server_secs, &mut every).expect("writing to a String");
+                format!("Every {every} (the server's schedule)")
+            }
+        }
+    }
+
     pub fn time(at: chrono::DateTime<chrono::Utc>) -> String {
         at.format("%Y-%m-%d %H:%M UTC").to_string()
     }
@@ -243,6 +280,7 @@ pub async fn list_vendors() -> Result<Vec<VendorView>, ServerFnError> {
     Ok(vendors
         .into_iter()
         .map(|v| VendorView {
+            polled: ssr::polled(&v, state.poll_default_secs),
             id: v.id.to_string(),
             kind: v.kind.to_string(),
             base_url: v.base_url,
@@ -272,6 +310,9 @@ pub async fn vendor_detail(vendor: String) -> Result<VendorSettings, ServerFnErr
     let accounts = journal::accounts(&state.db, &id)
         .await
         .map_err(state::internal)?;
+    let cursor = crate::storage::poller::cursor(&state.db, id.as_str())
+        .await
+        .map_err(state::internal)?;
     let now = crate::storage::now_utc();
     let secrets: Vec<SecretView> = secrets
         .into_iter()
@@ -285,6 +326,9 @@ pub async fn vendor_detail(vendor: String) -> Result<VendorSettings, ServerFnErr
     let [clearing, payable, suspense] = ssr::accounts_view(&accounts);
     Ok(VendorSettings {
         webhook_path: webhook_path(id.as_str()),
+        poll_interval: v.poll_interval.map(|i| i.to_string()),
+        polled: ssr::polled(&v, state.poll_default_secs),
+        last_polled: cursor.synced_to.map(ssr::time),
         id: id.to_string(),
         kind: v.kind.to_string(),
         base_url: v.base_url,
@@ -379,6 +423,28 @@ pub async fn update_vendor(
     .await
     .map_err(ssr::refusal)?;
     Ok(ssr::outcome(change, format!("saved vendor {id}"), &id))
+}
+
+/// Sets how often the poller reads a vendor: seconds ("300") or with a unit ("90s", "5m",
+/// "1h"), 10 s to a day; empty puts it back on the server's schedule.
+#[server(input = Json)]
+pub async fn set_vendor_poll_interval(
+    vendor: String,
+    interval: String,
+) -> Result<ChangeOutcome, ServerFnError> {
+    let admin = auth::require(access::MANAGE_VENDORS, "set_vendor_poll_interval").await?;
+    let state = AppState::from_context()?;
+    let id = ssr::vendor_id(&vendor)?;
+    let interval = ssr::poll_interval(&interval)?;
+    let change =
+        crate::storage::vendor_admin::set_poll_interval(&state.db, &id, interval, &admin.username)
+            .await
+            .map_err(ssr::refusal)?;
+    let made = match interval {
+        Some(every) => format!("vendor {id} is now polled every {every}"),
+        None => format!("vendor {id} is now polled on the server's schedule"),
+    };
+    Ok(ssr::outcome(change, made, &id))
 }
 
 /// Replaces a vendor's status mapping with the editor's rows.

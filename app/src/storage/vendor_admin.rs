@@ -1,5 +1,6 @@
-//! What the Vendors page edits (a vendor's kind, base URL, status mapping and GL accounts) and
-//! what it shows about webhook secrets (never their values) and statuses seen but unmapped.
+//! What the Vendors page edits (a vendor's kind, base URL, poll interval, status mapping and GL
+//! accounts) and what it shows about webhook secrets (never their values) and statuses seen but
+//! unmapped.
 //!
 //! Every change takes the vendor's row first, compares, writes and appends its audit row in one
 //! transaction. A change to what is already stored writes nothing and records nothing, so a
@@ -14,7 +15,7 @@ use super::audit::{AuditAppend, AuditEvent};
 use super::vendors::BaseUrl;
 use super::{now_utc, Db, StorageError};
 use crate::domain::journal::{GlAccount, VendorAccounts};
-use crate::domain::{GlState, StatusMapping, VendorId, VendorKind};
+use crate::domain::{GlState, PollInterval, StatusMapping, VendorId, VendorKind};
 use crate::on_db;
 
 /// Whether a change was made, or everything already was as asked.
@@ -162,6 +163,45 @@ pub async fn update_settings(
         let event = AuditEvent::new(actor, "vendor_set", format!("vendor:{id}"))
             .before(json!({ "kind": old_kind, "base_url": old_url }))
             .after(json!({ "kind": kind.as_str(), "base_url": url }));
+        tx.append_audit(&event).await?;
+        tx.commit().await?;
+        Ok(Change::Made)
+    })
+}
+
+/// Sets a vendor's own poll interval (`None`: back to the server's schedule). Audited as
+/// `vendor_poll_interval` with before and after, in seconds (`null` for the server's).
+pub async fn set_poll_interval(
+    db: &Db,
+    id: &VendorId,
+    interval: Option<PollInterval>,
+    actor: &str,
+) -> Result<Change, StorageError> {
+    let now = now_utc();
+    let secs = interval.map(|i| i64::from(i.secs()));
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        if !tx.lock_vendor(id).await? {
+            return Err(not_found(id));
+        }
+        let before: Option<i64> =
+            sqlx::query_scalar("SELECT poll_interval_secs FROM vendors WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if before == secs {
+            tx.rollback().await?;
+            return Ok(Change::Unchanged);
+        }
+        sqlx::query("UPDATE vendors SET poll_interval_secs = $1, updated_at = $2 WHERE id = $3")
+            .bind(secs)
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let event = AuditEvent::new(actor, "vendor_poll_interval", format!("vendor:{id}"))
+            .before(json!({ "poll_interval_secs": before }))
+            .after(json!({ "poll_interval_secs": secs }));
         tx.append_audit(&event).await?;
         tx.commit().await?;
         Ok(Change::Made)

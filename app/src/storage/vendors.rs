@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::audit::{AuditAppend, AuditEvent};
 use super::{now_utc, Db, StorageError};
-use crate::domain::{StatusMapping, VendorId, VendorKind};
+use crate::domain::{PollInterval, StatusMapping, VendorId, VendorKind};
 use crate::on_db;
 
 /// A vendor to create. Secrets are write-only: nothing reads them back out but the verifier.
@@ -28,6 +28,8 @@ pub struct Vendor {
     pub status_mapping: StatusMapping,
     pub active_secrets: i64,
     pub created_at: DateTime<Utc>,
+    /// Its own poll interval; `None`: the server's (`[poller] interval_secs`).
+    pub poll_interval: Option<PollInterval>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -39,6 +41,7 @@ struct VendorRow {
     status_mapping: String,
     active_secrets: i64,
     created_at: DateTime<Utc>,
+    poll_interval_secs: Option<i64>,
 }
 
 impl TryFrom<VendorRow> for Vendor {
@@ -58,6 +61,11 @@ impl TryFrom<VendorRow> for Vendor {
             api_key: row.api_key.clone().map(SecretString::from),
             active_secrets: row.active_secrets,
             created_at: row.created_at,
+            poll_interval: row
+                .poll_interval_secs
+                .map(|secs| PollInterval::from_secs(secs.max(0) as u64))
+                .transpose()
+                .map_err(|e| corrupt("poll interval", e.to_string()))?,
         })
     }
 }
@@ -95,7 +103,7 @@ impl BaseUrl {
 }
 
 const SELECT_VENDORS: &str =
-    "SELECT v.id, v.kind, v.base_url, v.api_key, v.status_mapping, v.created_at,
+    "SELECT v.id, v.kind, v.base_url, v.api_key, v.status_mapping, v.created_at, v.poll_interval_secs,
         (SELECT COUNT(*) FROM vendor_webhook_secrets s
           WHERE s.vendor_id = v.id AND s.retired_at IS NULL) AS active_secrets
      FROM vendors v";

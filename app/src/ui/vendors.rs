@@ -1,5 +1,6 @@
-//! The Vendors page: the list, and for the vendor chosen (`?vendor=ID`) its settings, webhook
-//! URL and secrets (masked), status mapping with the statuses seen but unmapped, and GL accounts.
+//! The Vendors page: the list, and for the vendor chosen (`?vendor=ID`) its settings, poll
+//! interval, webhook URL and secrets (masked), status mapping with the statuses seen but
+//! unmapped, and GL accounts.
 //! Admins edit; finance sees the same page read-only. The server decides; buttons only ask.
 
 use leptos::prelude::*;
@@ -12,8 +13,8 @@ mod mapping;
 use crate::domain::{Role, VendorKind};
 use crate::server::vendors::{
     list_vendors, vendor_detail, AddVendor, ChangeOutcome, MapVendorStatus, RotateVendorSecret,
-    SaveStatusMapping, SetVendorAccounts, UpdateVendor, VendorSettings, VendorView,
-    MAX_OVERLAP_HOURS, MIN_SECRET_LEN,
+    SaveStatusMapping, SetVendorAccounts, SetVendorPollInterval, UpdateVendor, VendorSettings,
+    VendorView, MAX_OVERLAP_HOURS, MIN_SECRET_LEN,
 };
 use mapping::mapping_section;
 
@@ -39,6 +40,7 @@ fn outcome_note(
 struct Changes {
     add: ServerAction<AddVendor>,
     update: ServerAction<UpdateVendor>,
+    poll: ServerAction<SetVendorPollInterval>,
     mapping: ServerAction<SaveStatusMapping>,
     map_one: ServerAction<MapVendorStatus>,
     accounts: ServerAction<SetVendorAccounts>,
@@ -65,6 +67,7 @@ impl Changes {
         let changes = Changes {
             add: ServerAction::new(),
             update: ServerAction::new(),
+            poll: ServerAction::new(),
             mapping: ServerAction::new(),
             map_one: ServerAction::new(),
             accounts: ServerAction::new(),
@@ -73,6 +76,7 @@ impl Changes {
         };
         count_changes(changes.add.value(), changes.saved);
         count_changes(changes.update.value(), changes.saved);
+        count_changes(changes.poll.value(), changes.saved);
         count_changes(changes.mapping.value(), changes.saved);
         count_changes(changes.map_one.value(), changes.saved);
         count_changes(changes.accounts.value(), changes.saved);
@@ -156,6 +160,7 @@ fn vendor_table(vendors: Vec<VendorView>, selected: String) -> AnyView {
                     <th scope="col">"Base URL"</th>
                     <th scope="col" class="num">"Active webhook secrets"</th>
                     <th scope="col" class="num">"Mapped statuses"</th>
+                    <th scope="col">"Polled"</th>
                     <th scope="col">"Added"</th>
                 </tr>
             </thead>
@@ -175,6 +180,7 @@ fn vendor_table(vendors: Vec<VendorView>, selected: String) -> AnyView {
                                 <td>{v.base_url.unwrap_or_else(|| "—".into())}</td>
                                 <td class="num">{v.active_secrets}</td>
                                 <td class="num">{v.mapped_statuses}</td>
+                                <td>{v.polled}</td>
                                 <td>{v.created_at}</td>
                             </tr>
                         }
@@ -259,9 +265,12 @@ fn editor(
                 <dt>"Webhook URL"</dt>
                 <dd><code data-testid="webhook-url">{webhook_url}</code></dd>
                 <dt>"Polling"</dt>
-                <dd>"Every vendor is polled on the server's schedule ([poller] interval_secs in the configuration)."</dd>
+                <dd data-testid="polled">{vendor.polled.clone()}</dd>
+                <dt>"Last poll read up to"</dt>
+                <dd>{vendor.last_polled.clone().unwrap_or_else(|| "Not polled yet".into())}</dd>
             </dl>
             {settings_form(&vendor, can_edit, changes.update)}
+            {poll_form(&vendor, can_edit, changes.poll)}
             {secrets_section(&vendor, can_edit, changes.rotate)}
             {mapping_section(&vendor, can_edit, changes.mapping, changes.map_one)}
             {accounts_form(&vendor, can_edit, changes.accounts)}
@@ -299,6 +308,44 @@ fn settings_form(
                     on:input=move |ev| base_url.set(event_target_value(&ev))/>
                 {can_edit.then(|| view! {
                     <button type="submit" disabled=move || update.pending().get()>"Save settings"</button>
+                })}
+            </fieldset>
+        </form>
+    }
+    .into_any()
+}
+
+/// The vendor's own poll interval; empty puts it back on the server's schedule.
+fn poll_form(
+    vendor: &VendorSettings,
+    can_edit: bool,
+    poll: ServerAction<SetVendorPollInterval>,
+) -> AnyView {
+    let id = vendor.id.clone();
+    let interval = RwSignal::new(vendor.poll_interval.clone().unwrap_or_default());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        poll.dispatch(SetVendorPollInterval {
+            vendor: id.clone(),
+            interval: interval.get_untracked(),
+        });
+    };
+    view! {
+        <h3>"Polling"</h3>
+        <p class="hint" id="poll-interval-hint">
+            "How often giftrecon reads this vendor's reconciliation API for what webhooks missed: "
+            "seconds, or with a unit (90s, 5m, 1h), from 10 seconds to a day. "
+            "Leave it empty for the server's schedule."
+        </p>
+        {outcome_note(poll.value())}
+        <form class="settings" on:submit=submit>
+            <fieldset disabled=!can_edit>
+                <label for="vendor-poll-interval">"Poll interval"</label>
+                <input id="vendor-poll-interval" type="text" placeholder="the server's schedule"
+                    aria-describedby="poll-interval-hint" prop:value=interval
+                    on:input=move |ev| interval.set(event_target_value(&ev))/>
+                {can_edit.then(|| view! {
+                    <button type="submit" disabled=move || poll.pending().get()>"Save poll interval"</button>
                 })}
             </fieldset>
         </form>
