@@ -174,6 +174,19 @@ async fn admins_edit_vendors_and_every_change_is_audited(db: TestDb) {
         Some(GlState::Fulfilled)
     );
     assert_eq!(stored.status_mapping.gl_state_for("pending"), None);
+    // The stored records with that status (in every spelling) take the state; the others keep
+    // theirs.
+    assert_eq!(
+        stored_states(&app).await,
+        [
+            ("v-1", None),
+            ("v-2", Some("pending")),
+            ("v-3", Some("pending")),
+            ("v-4", Some("pending")),
+            ("v-5", None)
+        ]
+        .map(|(id, state)| (id.to_string(), state.map(str::to_string)))
+    );
     let rows = audit_rows(&app, "vendor_status_mapping").await;
     assert_eq!(rows.len(), 1);
     assert_eq!(
@@ -499,6 +512,19 @@ async fn only_admins_change_vendors_and_finance_may_look(db: TestDb) {
     assert!(!html.contains(FIRST_SECRET));
 }
 
+/// Each of acme's stored records and the GL state it carries.
+async fn stored_states(app: &TestApp) -> Vec<(String, Option<String>)> {
+    app::on_db!(&app.db, pool => {
+        sqlx::query_as(
+            "SELECT vendor_order_id, gl_state FROM vendor_records WHERE vendor_id = 'acme'
+              ORDER BY vendor_order_id",
+        )
+        .fetch_all(pool)
+        .await
+    })
+    .unwrap()
+}
+
 async fn unmapped_statuses_are_listed_until_mapped(db: TestDb) {
     let app = TestApp::spawn(db).await;
     add_acme(&app).await;
@@ -574,6 +600,20 @@ async fn unmapped_statuses_are_listed_until_mapped(db: TestDb) {
     assert_eq!(status, 200, "{body}");
     let (shown, _) = detail(&app, &admin, "acme").await;
     assert!(shown.unmapped.is_empty(), "{:?}", shown.unmapped);
+    let states = stored_states(&app).await;
+    assert_eq!(states[4], ("v-5".to_string(), Some("failed".to_string())));
+    // Unmapping a status clears the state of its records.
+    let (status, body) = call(
+        &app,
+        SaveStatusMapping::PATH,
+        &admin,
+        json!({"vendor": "acme", "mapping": [{"status": "disputed", "state": "failed"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let states = stored_states(&app).await;
+    assert_eq!(states[1], ("v-2".to_string(), None));
+    assert_eq!(states[4], ("v-5".to_string(), Some("failed".to_string())));
 
     // The page lists them too, with a labelled control and a button per status.
     insert_record(&app, "v-6", "lost").await;

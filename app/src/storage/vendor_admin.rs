@@ -219,6 +219,8 @@ pub enum MappingEdit {
 }
 
 /// Changes a vendor's status mapping; audited as `vendor_status_mapping` with before and after.
+/// The vendor's stored records whose status now maps to another state (or to none) take it in
+/// the same transaction; reconciliation reads the mapping itself, so the next run agrees.
 pub async fn edit_status_mapping(
     db: &Db,
     id: &VendorId,
@@ -258,6 +260,27 @@ pub async fn edit_status_mapping(
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
+        // The vendor's records carry the state their status maps to: restate those whose
+        // status now maps differently (statuses are few; records may be many).
+        let statuses: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT status FROM vendor_records WHERE vendor_id = $1")
+                .bind(id.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+        for status in statuses {
+            let state = after.gl_state_for(&status);
+            if state == before.gl_state_for(&status) {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE vendor_records SET gl_state = $1 WHERE vendor_id = $2 AND status = $3",
+            )
+            .bind(state.map(|s| s.as_str()))
+            .bind(id.as_str())
+            .bind(&status)
+            .execute(&mut *tx)
+            .await?;
+        }
         let event = AuditEvent::new(actor, "vendor_status_mapping", format!("vendor:{id}"))
             .before(serde_json::to_value(&before).expect("a status mapping always serializes"))
             .after(json);
