@@ -104,24 +104,15 @@ async fn app_with_vendor(db: crate::helpers::TestDb) -> TestApp {
     app
 }
 
-/// Calls a server function; the status and the body (JSON when it parses, else a string).
-async fn call(app: &TestApp, path: &str, cookie: &str, body: Value) -> (u16, Value) {
-    let response = app.call_with(path, Some(cookie), &body.to_string()).await;
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, value)
-}
-
 async fn ok(app: &TestApp, path: &str, cookie: &str, body: Value) -> Value {
-    let (status, value) = call(app, path, cookie, body.clone()).await;
+    let (status, value) = app.call_json(path, cookie, body.clone()).await;
     assert_eq!(status, 200, "{path} {body}: {value}");
     value
 }
 
 /// Asserts a refusal with `status` whose message contains `text`.
 async fn refused(app: &TestApp, path: &str, cookie: &str, body: Value, status: u16, text: &str) {
-    let (got, value) = call(app, path, cookie, body.clone()).await;
+    let (got, value) = app.call_json(path, cookie, body.clone()).await;
     assert_eq!(got, status, "{path} {body}: {value}");
     assert!(
         value.to_string().contains(text),
@@ -639,15 +630,15 @@ async fn concurrent_approvals_by_two_approvers_post_once(db: crate::helpers::Tes
         ok(&app, SubmitEntry::PATH, &preparer, json!({"id": id})).await;
         let body = json!({"id": id, "reviewed_hash": hash_of(e)});
         let (a, b) = tokio::join!(
-            call(&app, ApproveEntry::PATH, &ana, body.clone()),
-            call(&app, ApproveEntry::PATH, &ben, body.clone()),
+            app.call_json(ApproveEntry::PATH, &ana, body.clone()),
+            app.call_json(ApproveEntry::PATH, &ben, body.clone()),
         );
         let mut statuses = [a.0, b.0];
         statuses.sort();
         assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
         let (a, b) = tokio::join!(
-            call(&app, PostEntry::PATH, &ana, json!({"id": id})),
-            call(&app, PostEntry::PATH, &ben, json!({"id": id})),
+            app.call_json(PostEntry::PATH, &ana, json!({"id": id})),
+            app.call_json(PostEntry::PATH, &ben, json!({"id": id})),
         );
         let mut statuses = [a.0, b.0];
         statuses.sort();
@@ -698,7 +689,7 @@ async fn close_authorization_matrix(db: crate::helpers::TestDb) {
         let view = propose(&app, &helper_prep, d).await;
         let (usd, eur) = (entry(&view, "USD").clone(), entry(&view, "EUR").clone());
         let expect = async |name: &str, path: &str, body: Value, access: &[Role]| {
-            let (status, value) = call(&app, path, &cookie, body).await;
+            let (status, value) = app.call_json(path, &cookie, body).await;
             let want = allowed(access, role);
             assert_eq!(status, want, "{role} → {name}: {value}");
             if want == 403 {

@@ -334,6 +334,21 @@ impl TestApp {
         self.call_with(path, cookie, "{}").await
     }
 
+    /// Calls a server function as the holder of `cookie`: the status and the body (JSON when
+    /// it parses, else a string).
+    pub async fn call_json(
+        &self,
+        path: &str,
+        cookie: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = self.call_with(path, Some(cookie), &body.to_string()).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, value)
+    }
+
     /// Calls a server function with these JSON arguments.
     pub async fn call_with(
         &self,

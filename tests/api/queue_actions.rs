@@ -26,24 +26,10 @@ on_both_backends!(
     retry_reaches_the_vendor_with_the_same_key,
 );
 
-async fn call(app: &TestApp, path: &str, cookie: &str, body: Value) -> (u16, Value) {
-    let response = app.call_with(path, Some(cookie), &body.to_string()).await;
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 async fn list(app: &TestApp, cookie: &str, filter: Value) -> Vec<Value> {
-    let (status, body) = call(
-        app,
-        ListDiscrepancies::PATH,
-        cookie,
-        json!({ "filter": filter }),
-    )
-    .await;
+    let (status, body) = app
+        .call_json(ListDiscrepancies::PATH, cookie, json!({ "filter": filter }))
+        .await;
     assert_eq!(status, 200, "{body}");
     body["items"].as_array().unwrap().clone()
 }
@@ -61,8 +47,7 @@ async fn item(app: &TestApp, cookie: &str, class: &str) -> Value {
 }
 
 async fn act(app: &TestApp, cookie: &str, ids: &[i64], action: &str, reason: &str) -> (u16, Value) {
-    call(
-        app,
+    app.call_json(
         ActOnDiscrepancies::PATH,
         cookie,
         json!({"ids": ids, "action": action, "reason": reason}),
@@ -450,49 +435,51 @@ async fn items_are_assigned_noted_and_filtered(db: TestDb) {
     let id = item(&app, &preparer, "duplicate").await["id"]
         .as_i64()
         .unwrap();
-    let (code, view) = call(
-        &app,
-        AssignDiscrepancy::PATH,
-        &preparer,
-        json!({"id": id, "assignee": "me"}),
-    )
-    .await;
+    let (code, view) = app
+        .call_json(
+            AssignDiscrepancy::PATH,
+            &preparer,
+            json!({"id": id, "assignee": "me"}),
+        )
+        .await;
     assert_eq!(code, 200, "{view}");
     assert_eq!(view["assignee"], "finance_preparer");
-    let (code, body) = call(
-        &app,
-        AssignDiscrepancy::PATH,
-        &preparer,
-        json!({"id": id, "assignee": "nobody-here"}),
-    )
-    .await;
+    let (code, body) = app
+        .call_json(
+            AssignDiscrepancy::PATH,
+            &preparer,
+            json!({"id": id, "assignee": "nobody-here"}),
+        )
+        .await;
     assert_eq!(code, 409, "{body}");
     assert!(body.to_string().contains("assignee"), "{body}");
-    let (code, _) = call(
-        &app,
-        AssignDiscrepancy::PATH,
-        &support,
-        json!({"id": id, "assignee": "me"}),
-    )
-    .await;
+    let (code, _) = app
+        .call_json(
+            AssignDiscrepancy::PATH,
+            &support,
+            json!({"id": id, "assignee": "me"}),
+        )
+        .await;
     assert_eq!(code, 403);
-    let (code, _) = call(
-        &app,
-        AddDiscrepancyNote::PATH,
-        &preparer,
-        json!({"id": id, "note": "asked the vendor about V6b"}),
-    )
-    .await;
+    let (code, _) = app
+        .call_json(
+            AddDiscrepancyNote::PATH,
+            &preparer,
+            json!({"id": id, "note": "asked the vendor about V6b"}),
+        )
+        .await;
     assert_eq!(code, 200);
-    let (code, body) = call(
-        &app,
-        AddDiscrepancyNote::PATH,
-        &preparer,
-        json!({"id": id, "note": "  "}),
-    )
-    .await;
+    let (code, body) = app
+        .call_json(
+            AddDiscrepancyNote::PATH,
+            &preparer,
+            json!({"id": id, "note": "  "}),
+        )
+        .await;
     assert_eq!(code, 400, "{body}");
-    let (code, history) = call(&app, DiscrepancyHistory::PATH, &support, json!({"id": id})).await;
+    let (code, history) = app
+        .call_json(DiscrepancyHistory::PATH, &support, json!({"id": id}))
+        .await;
     assert_eq!(code, 200);
     let kinds: Vec<&str> = history
         .as_array()
@@ -548,13 +535,13 @@ async fn items_are_assigned_noted_and_filtered(db: TestDb) {
         (json!({"min_age_days": "-1"}), "min_age_days"),
         (json!({"sort": "random"}), "sort"),
     ] {
-        let (code, body) = call(
-            &app,
-            ListDiscrepancies::PATH,
-            &preparer,
-            json!({ "filter": filter }),
-        )
-        .await;
+        let (code, body) = app
+            .call_json(
+                ListDiscrepancies::PATH,
+                &preparer,
+                json!({ "filter": filter }),
+            )
+            .await;
         assert_eq!(code, 400, "{filter}: {body}");
         assert!(body.to_string().contains(field), "{filter}: {body}");
     }

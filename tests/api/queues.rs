@@ -16,16 +16,6 @@ on_both_backends!(
     the_overview_ties_to_the_stored_runs,
 );
 
-async fn call(app: &TestApp, path: &str, cookie: &str, body: Value) -> (u16, Value) {
-    let response = app.call_with(path, Some(cookie), &body.to_string()).await;
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 fn query(class: &str, state: &str) -> Value {
     json!({"filter": {"vendor": "acme", "class": class, "state": state, "from": "2026-12-01", "to": "2026-12-01", "page": 0}})
 }
@@ -41,21 +31,25 @@ async fn queues_filter_and_resolve_by_role(db: TestDb) {
     let admin = app.signed_in(Role::Admin).await;
 
     // Support sees the queue (read-only); admins do not work queues.
-    let (status, all) = call(&app, ListDiscrepancies::PATH, &support, query("", "open")).await;
+    let (status, all) = app
+        .call_json(ListDiscrepancies::PATH, &support, query("", "open"))
+        .await;
     assert_eq!(status, 200, "{all}");
     assert_eq!(all["items"].as_array().unwrap().len(), 7);
     assert_eq!(all["has_more"], false);
-    let (status, _) = call(&app, ListDiscrepancies::PATH, &admin, query("", "open")).await;
+    let (status, _) = app
+        .call_json(ListDiscrepancies::PATH, &admin, query("", "open"))
+        .await;
     assert_eq!(status, 403);
 
     // Filters: one class; both sides shown, the differing field named.
-    let (_, amount) = call(
-        &app,
-        ListDiscrepancies::PATH,
-        &support,
-        query("amount_mismatch", "open"),
-    )
-    .await;
+    let (_, amount) = app
+        .call_json(
+            ListDiscrepancies::PATH,
+            &support,
+            query("amount_mismatch", "open"),
+        )
+        .await;
     let item = &amount["items"][0];
     assert_eq!(amount["items"].as_array().unwrap().len(), 1);
     assert_eq!(
@@ -66,16 +60,11 @@ async fn queues_filter_and_resolve_by_role(db: TestDb) {
         (Some("25.00"), Some("25.01"))
     );
     assert_eq!(item["differs"], json!(["amount"]));
-    let (status, bad) = call(
-        &app,
-        ListDiscrepancies::PATH,
-        &support,
-        query("matched", "open"),
-    )
-    .await;
+    let (status, bad) = app
+        .call_json(ListDiscrepancies::PATH, &support, query("matched", "open"))
+        .await;
     assert_eq!(status, 400, "{bad}");
-    let (status, bad) = call(
-        &app,
+    let (status, bad) = app.call_json(
         ListDiscrepancies::PATH,
         &support,
         json!({"filter": {"vendor": "acme", "class": "", "state": "open", "from": "yesterday", "to": "", "page": 0}}),
@@ -83,34 +72,34 @@ async fn queues_filter_and_resolve_by_role(db: TestDb) {
     .await;
     assert_eq!(status, 400);
     assert!(bad.to_string().contains("from"), "{bad}");
-    let (_, later) = call(&app, ListDiscrepancies::PATH, &support, json!({"filter": {"vendor": "acme", "class": "", "state": "open", "from": "2026-12-02", "to": "", "page": 0}})).await;
+    let (_, later) = app.call_json(ListDiscrepancies::PATH, &support, json!({"filter": {"vendor": "acme", "class": "", "state": "open", "from": "2026-12-02", "to": "", "page": 0}})).await;
     assert_eq!(later["items"].as_array().unwrap().len(), 0);
 
     // Resolving: finance only, with a reason, once.
     let id = item["id"].as_i64().unwrap();
-    let (status, _) = call(
-        &app,
-        ResolveDiscrepancy::PATH,
-        &support,
-        json!({"id": id, "how": "x"}),
-    )
-    .await;
+    let (status, _) = app
+        .call_json(
+            ResolveDiscrepancy::PATH,
+            &support,
+            json!({"id": id, "how": "x"}),
+        )
+        .await;
     assert_eq!(status, 403);
-    let (status, _) = call(
-        &app,
-        ResolveDiscrepancy::PATH,
-        &preparer,
-        json!({"id": id, "how": "  "}),
-    )
-    .await;
+    let (status, _) = app
+        .call_json(
+            ResolveDiscrepancy::PATH,
+            &preparer,
+            json!({"id": id, "how": "  "}),
+        )
+        .await;
     assert_eq!(status, 400);
-    let (status, done) = call(
-        &app,
-        ResolveDiscrepancy::PATH,
-        &preparer,
-        json!({"id": id, "how": "credit note CN-7 <b>expected</b>"}),
-    )
-    .await;
+    let (status, done) = app
+        .call_json(
+            ResolveDiscrepancy::PATH,
+            &preparer,
+            json!({"id": id, "how": "credit note CN-7 <b>expected</b>"}),
+        )
+        .await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["state"], "resolved");
     assert!(
@@ -120,31 +109,29 @@ async fn queues_filter_and_resolve_by_role(db: TestDb) {
             .starts_with("finance_preparer"),
         "{done}"
     );
-    let (status, again) = call(
-        &app,
-        ResolveDiscrepancy::PATH,
-        &preparer,
-        json!({"id": id, "how": "again"}),
-    )
-    .await;
+    let (status, again) = app
+        .call_json(
+            ResolveDiscrepancy::PATH,
+            &preparer,
+            json!({"id": id, "how": "again"}),
+        )
+        .await;
     assert_eq!(status, 409, "{again}");
-    let (status, _) = call(
-        &app,
-        ResolveDiscrepancy::PATH,
-        &preparer,
-        json!({"id": 999_999, "how": "x"}),
-    )
-    .await;
+    let (status, _) = app
+        .call_json(
+            ResolveDiscrepancy::PATH,
+            &preparer,
+            json!({"id": 999_999, "how": "x"}),
+        )
+        .await;
     assert_eq!(status, 404);
-    let (_, open) = call(&app, ListDiscrepancies::PATH, &support, query("", "open")).await;
+    let (_, open) = app
+        .call_json(ListDiscrepancies::PATH, &support, query("", "open"))
+        .await;
     assert_eq!(open["items"].as_array().unwrap().len(), 6);
-    let (_, resolved) = call(
-        &app,
-        ListDiscrepancies::PATH,
-        &support,
-        query("", "resolved"),
-    )
-    .await;
+    let (_, resolved) = app
+        .call_json(ListDiscrepancies::PATH, &support, query("", "resolved"))
+        .await;
     assert_eq!(
         resolved["items"][0]["resolution"],
         "credit note CN-7 <b>expected</b>"
@@ -177,7 +164,9 @@ async fn orders_are_found_by_any_id_with_their_history(db: TestDb) {
     let find = |q: &str| json!({ "query": q });
 
     // By idempotency key: one order, with its history from creation to reconciliation.
-    let (status, found) = call(&app, LookupOrder::PATH, &support, find("k-amount")).await;
+    let (status, found) = app
+        .call_json(LookupOrder::PATH, &support, find("k-amount"))
+        .await;
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["orders"].as_array().unwrap().len(), 1);
     let order_id = found["orders"][0]["id"].as_str().unwrap().to_string();
@@ -195,19 +184,23 @@ async fn orders_are_found_by_any_id_with_their_history(db: TestDb) {
     );
     // By our order id, by the vendor's order id, by a reference-only record.
     for q in [order_id.as_str(), "V2"] {
-        let (_, again) = call(&app, LookupOrder::PATH, &support, find(q)).await;
+        let (_, again) = app.call_json(LookupOrder::PATH, &support, find(q)).await;
         assert_eq!(again["orders"][0]["id"], order_id.as_str(), "{q}");
     }
-    let (_, by_ref) = call(&app, LookupOrder::PATH, &support, find("V10")).await;
+    let (_, by_ref) = app
+        .call_json(LookupOrder::PATH, &support, find("V10"))
+        .await;
     assert_eq!(by_ref["orders"][0]["id"], byref.as_str());
     // By customer id: many orders, no single timeline.
-    let (_, many) = call(&app, LookupOrder::PATH, &support, find("c1")).await;
+    let (_, many) = app.call_json(LookupOrder::PATH, &support, find("c1")).await;
     assert_eq!(many["orders"].as_array().unwrap().len(), 12);
     assert_eq!(many["timeline"].as_array().unwrap().len(), 0);
     // Nothing, and nonsense.
-    let (_, none) = call(&app, LookupOrder::PATH, &support, find("no-such-id")).await;
+    let (_, none) = app
+        .call_json(LookupOrder::PATH, &support, find("no-such-id"))
+        .await;
     assert_eq!(none["orders"].as_array().unwrap().len(), 0);
-    let (status, _) = call(&app, LookupOrder::PATH, &support, find("  ")).await;
+    let (status, _) = app.call_json(LookupOrder::PATH, &support, find("  ")).await;
     assert_eq!(status, 400);
     let html = app
         .get_with("/orders", &support)
@@ -226,7 +219,7 @@ async fn every_import_is_logged(db: TestDb) {
     seed_classes(&db).await;
     let app = TestApp::spawn(db).await;
     let preparer = app.signed_in(Role::FinancePreparer).await;
-    let (status, list) = call(&app, ListImports::PATH, &preparer, json!({})).await;
+    let (status, list) = app.call_json(ListImports::PATH, &preparer, json!({})).await;
     assert_eq!(status, 200, "{list}");
     let list = list.as_array().unwrap().clone();
     // Newest first: the vendor file, then the orders file.
@@ -265,7 +258,9 @@ async fn the_overview_ties_to_the_stored_runs(db: TestDb) {
         .success());
     let app = TestApp::spawn(db).await;
     let support = app.signed_in(Role::Support).await;
-    let (status, list) = call(&app, ReconciliationOverview::PATH, &support, json!({})).await;
+    let (status, list) = app
+        .call_json(ReconciliationOverview::PATH, &support, json!({}))
+        .await;
     assert_eq!(status, 200, "{list}");
     let days = &list[0]["days"];
     assert_eq!(list[0]["vendor"], "acme");

@@ -127,6 +127,18 @@ macro_rules! claim {
     };
 }
 
+/// Every action's last step: the item's history entry and the audit row, then commit. Evaluates
+/// to the commit's result.
+macro_rules! record_and_commit {
+    ($tx:expr, $id:expr, $kind:expr, $detail:expr, $actor:expr, $now:expr, $audit:expr) => {
+        async {
+            event!($tx, $id, $kind, $detail, $actor, $now).await?;
+            $tx.append_audit($audit).await?;
+            $tx.commit().await
+        }
+    };
+}
+
 /// An order's history entry inside `$tx`.
 macro_rules! order_event {
     ($tx:expr, $order_id:expr, $kind:expr, $detail:expr, $actor:expr, $now:expr) => {
@@ -272,9 +284,7 @@ async fn backfill(db: &Db, item: &Discrepancy, actor: &str) -> Result<Done, Stor
             .bind(&record.vendor_order_id)
             .execute(&mut *tx)
             .await?;
-            event!(tx, item.id, "backfilled", &outcome, actor, now).await?;
-            tx.append_audit(&audit).await?;
-            tx.commit().await?;
+            record_and_commit!(tx, item.id, "backfilled", &outcome, actor, now, &audit).await?;
             Ok(Ok(true))
         }
         .await
@@ -323,9 +333,7 @@ async fn retry(db: &Db, item: &Discrepancy, actor: &str) -> Result<Done, Storage
             .execute(&mut *tx)
             .await?;
             order_event!(tx, &order.id, "retry_requested", &detail, actor, now).await?;
-            event!(tx, item.id, "retried", &outcome, actor, now).await?;
-            tx.append_audit(&audit).await?;
-            tx.commit().await?;
+            record_and_commit!(tx, item.id, "retried", &outcome, actor, now, &audit).await?;
             Ok(true)
         }
         .await
@@ -410,9 +418,7 @@ async fn refund(
             .execute(&mut *tx)
             .await?;
             order_event!(tx, &order.id, "customer_refund", &detail, actor, now).await?;
-            event!(tx, item.id, "refunded", &outcome, actor, now).await?;
-            tx.append_audit(&audit).await?;
-            tx.commit().await?;
+            record_and_commit!(tx, item.id, "refunded", &outcome, actor, now, &audit).await?;
             Ok(Ok(true))
         }
         .await
@@ -459,9 +465,7 @@ async fn sync_status(db: &Db, item: &Discrepancy, actor: &str) -> Result<Done, S
             .execute(&mut *tx)
             .await?;
             order_event!(tx, &order.id, "status_synced", &detail, actor, now).await?;
-            event!(tx, item.id, "status_synced", &outcome, actor, now).await?;
-            tx.append_audit(&audit).await?;
-            tx.commit().await?;
+            record_and_commit!(tx, item.id, "status_synced", &outcome, actor, now, &audit).await?;
             Ok(true)
         }
         .await
@@ -509,9 +513,7 @@ async fn request_write_off(
             if n != 1 {
                 return Ok::<bool, sqlx::Error>(false);
             }
-            event!(tx, item.id, "write_off_requested", reason, actor, now).await?;
-            tx.append_audit(&audit).await?;
-            tx.commit().await?;
+            record_and_commit!(tx, item.id, "write_off_requested", reason, actor, now, &audit).await?;
             Ok(true)
         }
         .await
@@ -554,9 +556,7 @@ async fn approve_write_off(db: &Db, item: &Discrepancy, actor: &str) -> Result<D
             if n != 1 {
                 return Ok::<bool, sqlx::Error>(false);
             }
-            event!(tx, item.id, "written_off", &how, actor, now).await?;
-            tx.append_audit(&audit).await?;
-            tx.commit().await?;
+            record_and_commit!(tx, item.id, "written_off", &how, actor, now, &audit).await?;
             Ok(true)
         }
         .await
@@ -609,9 +609,7 @@ pub async fn assign(
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            event!(tx, id, "assigned", &detail, actor, now).await?;
-            tx.append_audit(&audit).await?;
-            tx.commit().await
+            record_and_commit!(tx, id, "assigned", &detail, actor, now, &audit).await
         }
         .await
     })?;
@@ -627,9 +625,7 @@ pub async fn add_note(db: &Db, id: i64, note: &str, actor: &str) -> Result<(), S
     on_db!(db, pool => {
         async {
             let mut tx = pool.begin().await?;
-            event!(tx, id, "note", note, actor, now).await?;
-            tx.append_audit(&audit).await?;
-            tx.commit().await
+            record_and_commit!(tx, id, "note", note, actor, now, &audit).await
         }
         .await
     })?;
