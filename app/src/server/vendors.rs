@@ -252,16 +252,17 @@ mod ssr {
         let Some(server_secs) = server_secs else {
             return "Not polled: the poller is off on this server ([poller] enabled)".into();
         };
-        if vendor.base_url.is_none() {
-            return "Not polled: the vendor has no base URL".into();
-        }
-        match vendor.poll_interval {
-            Some(own) => format!("Every {own}"),
+        let interval = match vendor.poll_interval {
+            Some(own) => own.to_string(),
             None => {
                 let mut every = String::new();
                 describe_secs(server_secs, &mut every).expect("writing to a String");
-                format!("Every {every} (the server's schedule)")
+                format!("{every} (the server's schedule)")
             }
+        };
+        match vendor.base_url {
+            Some(_) => format!("Every {interval}"),
+            None => format!("Not polled: the vendor has no base URL (then every {interval})"),
         }
     }
 
