@@ -33,6 +33,38 @@ pub struct Imported {
     pub conflict_count: u64,
 }
 
+/// SQLite page cache for a bulk import's connection. A million orders' seven indexes outgrow
+/// the pool's 32 MiB, and every page evicted mid-transaction is written to the WAL and read back;
+/// 128 MiB made a 1M-order import 17% faster (39.8 s → 33.2 s, peak RSS 93 → 173 MiB).
+const BULK_CACHE_KIB: i64 = 128 * 1024;
+
+/// A transaction for one bulk import.
+trait BulkBegin {
+    type Database: sqlx::Database;
+    async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>;
+}
+
+impl BulkBegin for sqlx::SqlitePool {
+    type Database = sqlx::Sqlite;
+    /// On a connection of its own with the larger cache, closed afterwards rather than returned
+    /// to the pool, so the cache goes with it.
+    async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        let mut conn = self.acquire().await?;
+        conn.close_on_drop();
+        sqlx::query(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB}"))
+            .execute(&mut *conn)
+            .await?;
+        sqlx::Transaction::begin(conn, None).await
+    }
+}
+
+impl BulkBegin for sqlx::PgPool {
+    type Database = sqlx::Postgres;
+    async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 fn placeholders(db: &Db, sql: &mut String, rows: usize, columns: usize) {
     let mut params = super::Placeholders::new(db);
     for r in 0..rows {
@@ -69,7 +101,7 @@ pub async fn import_orders(
     let cache = matches!(db, Db::Sqlite(_));
     on_db!(db, pool => {
         async {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_bulk().await?;
             let mut done = Imported::default();
             while let Some(batch) = batches.recv().await {
                 let batch = batch.map_err(|what| StorageError::Conflict { what })?;
