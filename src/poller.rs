@@ -112,17 +112,19 @@ impl Poller {
     /// Renews the leases on `vendors`; returns the vendors still led. A renewal that fails for
     /// a database error is tried again at the next heartbeat (the lease may expire meanwhile,
     /// and then the fencing token keeps this replica from writing).
-    pub async fn renew(&self, vendors: Vec<VendorId>) -> Vec<VendorId> {
-        let mut still_led = Vec::with_capacity(vendors.len());
+    pub async fn renew(&self, vendors: HashSet<VendorId>) -> HashSet<VendorId> {
+        let mut still_led = HashSet::with_capacity(vendors.len());
         for vendor in vendors {
             match self.acquire(vendor.as_str()).await {
-                Ok(Some(_)) => still_led.push(vendor),
+                Ok(Some(_)) => {
+                    still_led.insert(vendor);
+                }
                 Ok(None) => {
                     tracing::warn!(vendor = %vendor, holder = %self.holder, "poller lease lost to another replica");
                 }
                 Err(err) => {
                     tracing::warn!(vendor = %vendor, error = %format!("{err:#}"), "poller lease not renewed; trying again");
-                    still_led.push(vendor);
+                    still_led.insert(vendor);
                 }
             }
         }
@@ -354,8 +356,7 @@ impl Poller {
                 if tokio::time::Instant::now() >= next_pass {
                     break;
                 }
-                let led = std::mem::take(&mut round.led).into_iter().collect();
-                round.led = self.renew(led).await.into_iter().collect();
+                round.led = self.renew(std::mem::take(&mut round.led)).await;
             }
         }
         // Hand the leases over at once rather than making the next leader wait for expiry.

@@ -57,10 +57,6 @@ impl PollInterval {
     pub fn secs(self) -> u32 {
         self.0
     }
-
-    pub fn as_duration(self) -> std::time::Duration {
-        std::time::Duration::from_secs(u64::from(self.0))
-    }
 }
 
 /// The shortest exact way to say it: "90 s", "5 min", "2 h", "1 h 30 min".
