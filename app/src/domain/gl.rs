@@ -188,6 +188,29 @@ impl StatusMapping {
         self.states.get(&normalize_status(vendor_status)).copied()
     }
 
+    /// Exact spellings of the mapped statuses, each with its state: every name as mapped, in
+    /// capitals and capitalised ("fulfilled", "FULFILLED", "Fulfilled"). A caller that can only
+    /// compare strings exactly (SQL) may rely on these; every one maps as shown, and a status
+    /// spelt any other way must be looked up with [`StatusMapping::gl_state_for`].
+    pub fn spellings(&self) -> Vec<(String, GlState)> {
+        let mut out: Vec<(String, GlState)> = Vec::with_capacity(self.states.len() * 3);
+        for (status, state) in &self.states {
+            let mut chars = status.chars();
+            let capitalised: String = chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect())
+                .unwrap_or_default();
+            for spelling in [status.clone(), status.to_uppercase(), capitalised] {
+                if self.gl_state_for(&spelling) == Some(*state)
+                    && !out.iter().any(|(s, _)| *s == spelling)
+                {
+                    out.push((spelling, *state));
+                }
+            }
+        }
+        out
+    }
+
     /// (normalized status, state) pairs, sorted by status.
     pub fn iter(&self) -> impl Iterator<Item = (&str, GlState)> + '_ {
         self.states
@@ -258,6 +281,33 @@ mod tests {
     use super::super::serde_support::{from_map, from_str, from_value, to_value, Value};
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_spelling_maps_to_its_state() {
+        let mapping = StatusMapping::generic_default()
+            .with("ausgeführt", GlState::Fulfilled)
+            .unwrap()
+            .with("in Bearbeitung", GlState::Pending)
+            .unwrap();
+        let spellings = mapping.spellings();
+        for (spelling, state) in &spellings {
+            assert_eq!(mapping.gl_state_for(spelling), Some(*state), "{spelling}");
+        }
+        for wanted in [
+            "fulfilled",
+            "FULFILLED",
+            "Fulfilled",
+            "AUSGEFÜHRT",
+            "In bearbeitung",
+        ] {
+            assert!(spellings.iter().any(|(s, _)| s == wanted), "{wanted}");
+        }
+        let mut names: Vec<&str> = spellings.iter().map(|(s, _)| s.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), spellings.len(), "no spelling twice");
+        assert!(StatusMapping::default().spellings().is_empty());
+    }
 
     #[test]
     fn with_adds_a_status_once_and_never_overwrites() {

@@ -318,6 +318,24 @@ impl Totals {
         Ok(())
     }
 
+    /// `count` orders in `state` that each agree exactly with their one vendor record (same
+    /// currency, amount and GL state), `amount` in all: they count alike on both sides.
+    pub fn add_agreed(
+        &mut self,
+        state: GlState,
+        count: u64,
+        amount: Money,
+    ) -> Result<(), MoneyError> {
+        if state == GlState::Fulfilled && count > 0 {
+            let totals = self.entry(amount.currency());
+            for side in [&mut totals.internal, &mut totals.vendor] {
+                side.count += count;
+                side.amount = side.amount.checked_add(amount)?;
+            }
+        }
+        Ok(())
+    }
+
     fn entry(&mut self, currency: Currency) -> &mut CurrencyTotals {
         self.0
             .entry(currency)
@@ -388,6 +406,34 @@ mod tests {
             Tolerance::default(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn agreed_orders_count_as_each_order_and_record_would() {
+        let mapping = StatusMapping::generic_default();
+        for (state, status) in [
+            (GlState::Fulfilled, "Completed"),
+            (GlState::Pending, "pending"),
+        ] {
+            let orders = [order(1, 5000, state), order(2, 1250, state)];
+            let mut one_by_one = Totals::default();
+            for o in &orders {
+                one_by_one.add_order(o).unwrap();
+                one_by_one
+                    .add_record(
+                        &record("v", Some(&o.vendor_key), o.amount, status),
+                        &mapping,
+                    )
+                    .unwrap();
+            }
+            let mut agreed = Totals::default();
+            agreed.add_agreed(state, 2, usd(6250)).unwrap();
+            assert_eq!(agreed, one_by_one, "{state:?}");
+        }
+        let mut full = Totals::default();
+        full.add_agreed(GlState::Fulfilled, 1, usd(i64::MAX))
+            .unwrap();
+        assert!(full.add_agreed(GlState::Fulfilled, 1, usd(1)).is_err());
     }
 
     #[test]
