@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::audit::{AuditAppend, AuditEvent};
-use super::{now_utc, Db, StorageError};
+use super::{now_utc, BulkBegin, Db, StorageError};
 use crate::domain::{GlState, Money};
 use crate::on_db;
 
@@ -141,7 +141,7 @@ pub async fn import_vendor_file(
     let cache = matches!(db, Db::Sqlite(_));
     on_db!(db, pool => {
         async {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_bulk().await?;
             let (mut rows, mut inserted, mut updated) = (0i64, 0i64, 0i64);
             let (mut upsert_full, mut existing_full) = (None::<String>, None::<String>);
             while let Some(batch) = batches.recv().await {

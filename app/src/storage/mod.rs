@@ -268,6 +268,39 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// SQLite page cache for a bulk import's connection. A million orders' seven indexes (or a
+/// million vendor records' four) outgrow the pool's 32 MiB, and every page evicted
+/// mid-transaction is written to the WAL and read back. With 128 MiB a 1M-order import took 37.5 s against 43.0 s (three alternating runs each; peak
+/// RSS 174 MiB against 93 MiB); at 100k it makes no difference.
+const BULK_CACHE_KIB: i64 = 128 * 1024;
+
+/// A transaction for one bulk import (of orders or of a vendor file).
+pub(crate) trait BulkBegin {
+    type Database: sqlx::Database;
+    async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>;
+}
+
+impl BulkBegin for sqlx::SqlitePool {
+    type Database = sqlx::Sqlite;
+    /// On a connection of its own with the larger cache, closed afterwards rather than returned
+    /// to the pool, so the cache goes with it.
+    async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        let mut conn = self.acquire().await?;
+        conn.close_on_drop();
+        sqlx::query(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB}"))
+            .execute(&mut *conn)
+            .await?;
+        sqlx::Transaction::begin(conn, None).await
+    }
+}
+
+impl BulkBegin for sqlx::PgPool {
+    type Database = sqlx::Postgres;
+    async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 /// Placeholders numbered in the order they appear, each bound once in that order: `?` on SQLite,
 /// `$n` on PostgreSQL. (With `$n` SQLite looks every name up in a list while preparing and
 /// binding: quadratic, and most of a large batch's cost.)
