@@ -12,6 +12,7 @@ on_both_backends!(
     every_class_lands_where_it_belongs,
     discrepancies_keep_their_lifecycle_across_runs,
     generated_days_reconcile_to_the_expected_classes,
+    the_database_counts_agreeing_orders_as_the_classifier_would,
     business_days_follow_the_configured_time_zone,
     vendor_files_and_reports_over_the_api,
     a_closed_day_is_never_rewritten,
@@ -633,6 +634,189 @@ async fn generated_days_reconcile_to_the_expected_classes(db: TestDb) {
     assert!(
         out.contains("(0 new, 0 reopened,") && out.contains(" 0 cleared)"),
         "{out}"
+    );
+}
+
+/// A run counts the orders that agree with their one record in the database and streams only
+/// the rest through the classifier. However the vendor spells its statuses, that must come to
+/// exactly what the pure classifier says of every order and record one by one; and a day with
+/// more discrepancies than one write statement holds is stored whole, and rerun unchanged.
+async fn the_database_counts_agreeing_orders_as_the_classifier_would(db: TestDb) {
+    use app::domain::matching::{reconcile, Class, InternalOrder, Tolerance, VendorRecord};
+    use app::domain::{Currency, GlState, Money};
+
+    ok(
+        &db,
+        &[
+            "bench-data",
+            "--orders",
+            "12000",
+            "--out",
+            "gen",
+            "--seed",
+            "11",
+            "--date",
+            "2026-12-01",
+        ],
+    );
+    ok(&db, &["vendor", "add", "acme"]);
+    ok(
+        &db,
+        &["import", "orders", "gen/orders.csv", "--vendor", "acme"],
+    );
+    ok(
+        &db,
+        &["import", "vendor", "gen/vendor.csv", "--vendor", "acme"],
+    );
+    let pool = db.connect().await;
+    // Spellings from vendor portals: capitals the database compares as they are, and padded or
+    // mixed-case ones only the classifier's normalising recognises.
+    for (status, every) in [("COMPLETED", 5), (" completed ", 7), ("cOmPlEtEd", 11)] {
+        let sql = format!(
+            "UPDATE vendor_records SET status = '{status}'
+              WHERE lower(status) IN ('fulfilled', 'completed') AND id % {every} = 0"
+        );
+        app::on_db!(&pool, p => sqlx::query(&sql).execute(p).await.map(|_| ())).unwrap();
+    }
+    let out = ok(
+        &db,
+        &["reconcile", "--vendor", "acme", "--date", "2026-12-01"],
+    );
+    let s = summary(&db);
+
+    type Row<K> = (String, K, Option<String>, i64, String, String);
+    let orders: Vec<Row<String>> = app::on_db!(&pool, p => {
+        sqlx::query_as(
+            "SELECT id, vendor_key, vendor_order_id, amount_minor, currency, gl_state FROM orders",
+        )
+        .fetch_all(p)
+        .await
+    })
+    .unwrap();
+    let records: Vec<Row<Option<String>>> = app::on_db!(&pool, p => {
+        sqlx::query_as(
+            "SELECT vendor_order_id, vendor_key, reference_id, amount_minor, currency, status
+               FROM vendor_records",
+        )
+        .fetch_all(p)
+        .await
+    })
+    .unwrap();
+    let money = |minor: i64, c: &str| Money::from_minor(minor, Currency::parse(c).unwrap());
+    let orders: Vec<InternalOrder> = orders
+        .into_iter()
+        .map(
+            |(id, vendor_key, vendor_order_id, minor, c, gl)| InternalOrder {
+                id,
+                vendor_key,
+                vendor_order_id,
+                amount: money(minor, &c),
+                gl_state: GlState::parse(&gl).unwrap(),
+            },
+        )
+        .collect();
+    let records: Vec<VendorRecord> = records
+        .into_iter()
+        .map(
+            |(vendor_order_id, key, reference_id, minor, c, status)| VendorRecord {
+                vendor_order_id,
+                key,
+                reference_id,
+                amount: money(minor, &c),
+                status,
+            },
+        )
+        .collect();
+    let vendor = app::storage::vendors::get_vendor(&pool, &"acme".parse().unwrap())
+        .await
+        .unwrap();
+    let one_by_one = reconcile(
+        &orders,
+        &records,
+        &vendor.status_mapping,
+        Tolerance::default(),
+    )
+    .unwrap();
+
+    let mut discrepancies = 0;
+    for class in Class::ALL {
+        let want = one_by_one.count(class) as u64;
+        assert_eq!(
+            s["counts"][class.as_str()].as_u64(),
+            Some(want),
+            "{}",
+            class.as_str()
+        );
+        if class.is_discrepancy() {
+            discrepancies += want;
+        }
+    }
+    assert!(one_by_one.count(Class::Matched) > 10_000, "{out}");
+    assert!(
+        discrepancies > 250,
+        "more than one statement's worth: {discrepancies}"
+    );
+    assert_eq!(
+        s["totals"].as_object().unwrap().len(),
+        one_by_one.totals.len()
+    );
+    for (currency, t) in &one_by_one.totals {
+        let got = &s["totals"][currency.code()];
+        assert_eq!(
+            got["internal_count"].as_u64(),
+            Some(t.internal.count),
+            "{currency:?}"
+        );
+        assert_eq!(
+            got["vendor_count"].as_u64(),
+            Some(t.vendor.count),
+            "{currency:?}"
+        );
+        assert_eq!(
+            got["internal_amount"],
+            t.internal.amount.amount_string().as_str()
+        );
+        assert_eq!(
+            got["vendor_amount"],
+            t.vendor.amount.amount_string().as_str()
+        );
+    }
+    let stored = scalar(
+        &pool,
+        "SELECT COUNT(*) FROM discrepancies WHERE state = 'open' AND item_key NOT LIKE 'adj:%'",
+    )
+    .await;
+    assert_eq!(stored as u64, discrepancies);
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT COUNT(*) FROM discrepancy_events WHERE kind = 'opened'"
+        )
+        .await as u64,
+        discrepancies
+    );
+    assert!(
+        out.contains(&format!("({discrepancies} new, 0 reopened,")),
+        "{out}"
+    );
+
+    let out = ok(
+        &db,
+        &["reconcile", "--vendor", "acme", "--date", "2026-12-01"],
+    );
+    assert!(
+        out.contains(&format!(
+            "(0 new, 0 reopened, {discrepancies} unchanged, 0 cleared)"
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT COUNT(*) FROM discrepancies WHERE last_run = 2"
+        )
+        .await as u64,
+        discrepancies
     );
 }
 

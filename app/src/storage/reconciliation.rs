@@ -6,8 +6,13 @@
 //!
 //! 1. link vendor records to orders (by vendor key, else vendor order id, else the echoed
 //!    reference, which is our order id) where no link exists yet;
-//! 2. the day's orders, each with the records linked to it, ordered by order id;
+//! 2. the day's orders counted by currency and GL state, and those that do not agree exactly
+//!    with their one linked record (same currency, amount and mapped GL state), each with the
+//!    records linked to it, ordered by order id; the great majority that agree are the
+//!    difference, and never leave the database one by one;
 //! 3. the day's unlinked records, grouped by the key they carry.
+//!
+//! Steps 2 and 3 read one snapshot.
 //!
 //! Orders belong to the day of their `created_at`, unlinked records to the day of their
 //! `occurred_at`; a record linked to an order counts on the order's day. The run's counts and
@@ -49,55 +54,132 @@ macro_rules! event {
 }
 pub(crate) use event;
 
-/// Writes a found discrepancy for `$day` inside `$tx`: inserted open, or — when its key is
-/// already there — opened again with the new values (any resolution cleared, first run kept).
-/// Evaluates to `Result<i64, sqlx::Error>`, the row's id.
-macro_rules! write_discrepancy {
-    ($tx:expr, $vendor_id:expr, $day:expr, $found:expr, $run_id:expr, $at:expr) => {{
-        let f: &Found = $found;
-        let order = f.order.as_ref();
-        let first = f.records.first();
-        sqlx::query_scalar::<_, i64>(
-            "INSERT INTO discrepancies (vendor_id, business_day, item_key, class, state, order_id,
-                internal_minor, internal_currency, internal_gl_state, vendor_order_ids,
-                vendor_records, vendor_minor, vendor_currency, vendor_status, fingerprint,
-                first_run, last_run, opened_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                $15, $16, $16)
-             ON CONFLICT (vendor_id, business_day, item_key) DO UPDATE
-                SET class = excluded.class, state = 'open', order_id = excluded.order_id,
-                    internal_minor = excluded.internal_minor,
-                    internal_currency = excluded.internal_currency,
-                    internal_gl_state = excluded.internal_gl_state,
-                    vendor_order_ids = excluded.vendor_order_ids,
-                    vendor_records = excluded.vendor_records,
-                    vendor_minor = excluded.vendor_minor,
-                    vendor_currency = excluded.vendor_currency,
-                    vendor_status = excluded.vendor_status,
-                    fingerprint = excluded.fingerprint,
-                    resolution = NULL, resolved_by = NULL, resolved_at = NULL,
-                    write_off_reason = NULL, write_off_by = NULL, write_off_at = NULL,
-                    last_run = excluded.last_run, updated_at = excluded.updated_at
-             RETURNING id",
-        )
-        .bind($vendor_id)
-        .bind($day)
-        .bind(&f.item_key)
-        .bind(f.class.as_str())
-        .bind(order.map(|o| o.id.as_str()))
-        .bind(order.map(|o| o.amount.minor_units()))
-        .bind(order.map(|o| o.amount.currency().code()))
-        .bind(order.map(|o| o.gl_state.as_str()))
-        .bind(f.vendor_order_ids())
-        .bind(f.records.len() as i64)
-        .bind(first.map(|r| r.amount.minor_units()))
-        .bind(first.map(|r| r.amount.currency().code()))
-        .bind(first.map(|r| r.status.as_str()))
-        .bind(&f.fingerprint)
-        .bind($run_id)
-        .bind($at)
-        .fetch_one(&mut *$tx)
-    }};
+/// Rows per multi-row statement when a run writes its discrepancies (18 values each).
+const STORE_ROWS: usize = 250;
+
+/// An upsert of `rows` discrepancies: each inserted open, or — when its key is already there —
+/// opened again with the new values (any resolution cleared, first run kept). Returns each
+/// row's id and item key.
+fn upsert_discrepancies_sql(db: &Db, rows: usize) -> String {
+    let mut params = super::Placeholders::new(db);
+    let mut sql = String::from(
+        "INSERT INTO discrepancies (vendor_id, business_day, item_key, class, state, order_id,
+            internal_minor, internal_currency, internal_gl_state, vendor_order_ids,
+            vendor_records, vendor_minor, vendor_currency, vendor_status, fingerprint,
+            first_run, last_run, opened_at, updated_at)
+         VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..18 {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            if c == 4 {
+                sql.push_str("'open', ");
+            }
+            params.push(&mut sql);
+        }
+        sql.push(')');
+    }
+    sql.push_str(
+        " ON CONFLICT (vendor_id, business_day, item_key) DO UPDATE
+            SET class = excluded.class, state = 'open', order_id = excluded.order_id,
+                internal_minor = excluded.internal_minor,
+                internal_currency = excluded.internal_currency,
+                internal_gl_state = excluded.internal_gl_state,
+                vendor_order_ids = excluded.vendor_order_ids,
+                vendor_records = excluded.vendor_records,
+                vendor_minor = excluded.vendor_minor,
+                vendor_currency = excluded.vendor_currency,
+                vendor_status = excluded.vendor_status,
+                fingerprint = excluded.fingerprint,
+                resolution = NULL, resolved_by = NULL, resolved_at = NULL,
+                write_off_reason = NULL, write_off_by = NULL, write_off_at = NULL,
+                last_run = excluded.last_run, updated_at = excluded.updated_at
+         RETURNING id, item_key",
+    );
+    sql
+}
+
+/// `INSERT INTO discrepancy_events` of `rows` events.
+fn events_sql(db: &Db, rows: usize) -> String {
+    let mut params = super::Placeholders::new(db);
+    let mut sql = String::from(
+        "INSERT INTO discrepancy_events (discrepancy_id, kind, detail, actor, at) VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        params.tuple(&mut sql, 5);
+    }
+    sql
+}
+
+/// Writes found discrepancies (at most [`STORE_ROWS`], item keys distinct) for `$day` inside
+/// `$tx` with one upsert (see [`upsert_discrepancies_sql`]), then one history event each:
+/// `$kind`, with the detail `$detail(found)` gives. Evaluates to
+/// `Result<(), sqlx::Error>`.
+macro_rules! write_discrepancies {
+    ($tx:expr, $db:expr, $vendor_id:expr, $day:expr, $found:expr, $run_id:expr, $at:expr,
+     $actor:expr, $kind:expr, $detail:expr) => {
+        async {
+            let found: &[&Found] = $found;
+            let sql = upsert_discrepancies_sql($db, found.len());
+            let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+            for f in found {
+                let order = f.order.as_ref();
+                let first = f.records.first();
+                query = query
+                    .bind($vendor_id)
+                    .bind($day)
+                    .bind(&f.item_key)
+                    .bind(f.class.as_str())
+                    .bind(order.map(|o| o.id.as_str()))
+                    .bind(order.map(|o| o.amount.minor_units()))
+                    .bind(order.map(|o| o.amount.currency().code()))
+                    .bind(order.map(|o| o.gl_state.as_str()))
+                    .bind(f.vendor_order_ids())
+                    .bind(f.records.len() as i64)
+                    .bind(first.map(|r| r.amount.minor_units()))
+                    .bind(first.map(|r| r.amount.currency().code()))
+                    .bind(first.map(|r| r.status.as_str()))
+                    .bind(&f.fingerprint)
+                    .bind($run_id)
+                    .bind($run_id)
+                    .bind($at)
+                    .bind($at);
+            }
+            let ids: HashMap<String, i64> = query
+                .fetch_all(&mut *$tx)
+                .await?
+                .into_iter()
+                .map(|(id, key)| (key, id))
+                .collect();
+            let mut details: Vec<(i64, String)> = Vec::with_capacity(found.len());
+            for f in found {
+                let id = *ids.get(&f.item_key).ok_or_else(|| {
+                    sqlx::Error::Protocol(format!("no id returned for discrepancy {}", f.item_key))
+                })?;
+                details.push((id, $detail(f)));
+            }
+            let sql = events_sql($db, details.len());
+            let mut events = sqlx::query(&sql);
+            for (id, detail) in &details {
+                events = events
+                    .bind(*id)
+                    .bind($kind)
+                    .bind(detail)
+                    .bind($actor)
+                    .bind($at);
+            }
+            events.execute(&mut *$tx).await.map(|_| ())
+        }
+    };
 }
 
 /// A business day and the UTC instants it spans in the business time zone.
@@ -265,6 +347,21 @@ impl Found {
     }
 }
 
+/// One finding per item key, the last where a key repeats (as when an order and a record no
+/// order claimed yet carry one key): a multi-row upsert may touch each row once only.
+fn distinct_keys(found: &[Found]) -> Vec<&Found> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(found.len());
+    for (i, f) in found.iter().enumerate() {
+        last.insert(f.item_key.as_str(), i);
+    }
+    found
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| last.get(f.item_key.as_str()) == Some(i))
+        .map(|(_, f)| f)
+        .collect()
+}
+
 impl Found {
     /// Every vendor order id of the group, sorted, comma-separated; `None` without records.
     fn vendor_order_ids(&self) -> Option<String> {
@@ -290,6 +387,30 @@ struct Accumulator<'a> {
 }
 
 impl Accumulator<'_> {
+    /// `count` orders in `currency` and `state` that agree exactly with their one record,
+    /// `minor` in all if fulfilled (see [`agrees_sql`]).
+    fn agreed(
+        &mut self,
+        currency: &str,
+        state: &str,
+        count: i64,
+        minor: i64,
+    ) -> Result<(), StorageError> {
+        let corrupt = |e: String| super::orders::corrupt(format!("agreed orders: {e}"));
+        if minor < 0 {
+            return Err(corrupt(format!("{currency} {state}: {minor} minor units")));
+        }
+        let count = u64::try_from(count).map_err(|e| corrupt(e.to_string()))?;
+        let state = GlState::parse(state).map_err(|e| corrupt(e.to_string()))?;
+        let amount = money(minor, currency, "agreed orders")?;
+        self.orders += count;
+        self.records += count;
+        *self.counts.entry(Class::Matched).or_default() += count;
+        self.totals
+            .add_agreed(state, count, amount)
+            .map_err(|e| corrupt(format!("totals: {e}")))
+    }
+
     fn group(
         &mut self,
         item_key: String,
@@ -323,6 +444,47 @@ impl Accumulator<'_> {
         }
         Ok(())
     }
+}
+
+/// `o` is one of the vendor's orders of the day: binds the vendor id, then the window's start
+/// and end.
+fn day_orders_sql(params: &mut super::Placeholders, sql: &mut String) {
+    sql.push_str("o.vendor_id = ");
+    params.push(sql);
+    sql.push_str(" AND o.created_at >= ");
+    params.push(sql);
+    sql.push_str(" AND o.created_at < ");
+    params.push(sql);
+}
+
+/// True for an order `o` that agrees exactly with the one vendor record linked to it: same
+/// currency, same amount, and a status spelt as in `spellings` that maps to the order's GL state
+/// — exactly the orders [`classify`] calls matched with any tolerance, less those whose status
+/// is spelt some other way (they take the long way, through the classifier). Binds each
+/// spelling's status in turn.
+fn agrees_sql(params: &mut super::Placeholders, sql: &mut String, spellings: &[(String, GlState)]) {
+    if spellings.is_empty() {
+        sql.push_str("(1 = 0)");
+        return;
+    }
+    sql.push_str(
+        "EXISTS (SELECT 1 FROM vendor_records m
+                  WHERE m.order_id = o.id AND m.currency = o.currency
+                    AND m.amount_minor = o.amount_minor AND CASE m.status",
+    );
+    for (_, state) in spellings {
+        sql.push_str(" WHEN ");
+        params.push(sql);
+        // A fixed word from the enum, never user input.
+        sql.push_str(" THEN '");
+        sql.push_str(state.as_str());
+        sql.push('\'');
+    }
+    sql.push_str(
+        " END = o.gl_state
+                    AND NOT EXISTS (SELECT 1 FROM vendor_records x
+                                     WHERE x.order_id = o.id AND x.id <> m.id))",
+    );
 }
 
 #[derive(sqlx::FromRow)]
@@ -448,30 +610,85 @@ pub async fn run(
         found: Vec::new(),
     };
 
-    // The day's orders, each with its linked records.
+    // One snapshot for every read, so an order is counted once even if a webhook lands
+    // between the statements.
+    let spellings = vendor.status_mapping.spellings();
     on_db!(db, pool => {
         async {
-            let mut rows = sqlx::query_as::<_, JoinedRow>(
+            let mut tx = pool.begin().await?;
+            if matches!(db, Db::Postgres(_)) {
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+
+            // Every order of the day, counted by currency and GL state (fulfilled amounts summed).
+            // Those that agree exactly with their one record are what remains of these counts
+            // once the rest have been streamed through the classifier below: the great majority,
+            // which thus never cross to it one by one.
+            let mut params = super::Placeholders::new(db);
+            let mut sql = String::from(
+                "SELECT o.currency, o.gl_state, COUNT(*),
+                        CAST(SUM(CASE WHEN o.gl_state = 'fulfilled'
+                                      THEN o.amount_minor ELSE 0 END) AS BIGINT)
+                   FROM orders o WHERE ",
+            );
+            day_orders_sql(&mut params, &mut sql);
+            sql.push_str(" GROUP BY o.currency, o.gl_state");
+            let day: Vec<(String, String, i64, i64)> = sqlx::query_as(&sql)
+                .bind(vendor_id)
+                .bind(window.start)
+                .bind(window.end)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut agreed: HashMap<(String, String), (i64, i64)> = day
+                .into_iter()
+                .map(|(currency, state, count, minor)| ((currency, state), (count, minor)))
+                .collect();
+
+            // The rest of the day's orders, each with its linked records.
+            let mut params = super::Placeholders::new(db);
+            let mut sql = String::from(
                 "SELECT o.id, o.vendor_key, o.vendor_order_id AS order_vendor_order_id,
                         o.amount_minor, o.currency, o.gl_state,
                         r.vendor_order_id AS r_vendor_order_id, r.vendor_key AS r_vendor_key,
                         r.reference_id AS r_reference_id, r.amount_minor AS r_amount_minor,
                         r.currency AS r_currency, r.status AS r_status
                    FROM orders o LEFT JOIN vendor_records r ON r.order_id = o.id
-                  WHERE o.vendor_id = $1 AND o.created_at >= $2 AND o.created_at < $3
-                  ORDER BY o.created_at, o.id",
-            )
-            .bind(vendor_id)
-            .bind(window.start)
-            .bind(window.end)
-            .fetch(pool);
+                  WHERE ",
+            );
+            day_orders_sql(&mut params, &mut sql);
+            sql.push_str(" AND NOT ");
+            agrees_sql(&mut params, &mut sql, &spellings);
+            sql.push_str(" ORDER BY o.created_at, o.id");
+            let mut query = sqlx::query_as::<_, JoinedRow>(&sql)
+                .bind(vendor_id)
+                .bind(window.start)
+                .bind(window.end);
+            for (status, _) in &spellings {
+                query = query.bind(status);
+            }
+            let mut rows = query.fetch(&mut *tx);
             let mut current: Option<(InternalOrder, Vec<VendorRecord>)> = None;
             while let Some(row) = rows.try_next().await? {
                 if current.as_ref().is_none_or(|(o, _)| o.id != row.id) {
                     if let Some((order, records)) = current.take() {
                         acc.group(order.vendor_key.clone(), Some(order), records)?;
                     }
-                    current = Some((row.order()?, Vec::new()));
+                    let order = row.order()?;
+                    let left = agreed
+                        .get_mut(&(row.currency.clone(), row.gl_state.clone()))
+                        .ok_or_else(|| {
+                            super::orders::corrupt(format!(
+                                "order {} is not among the day's orders counted",
+                                row.id
+                            ))
+                        })?;
+                    left.0 -= 1;
+                    if order.gl_state == GlState::Fulfilled {
+                        left.1 -= row.amount_minor;
+                    }
+                    current = Some((order, Vec::new()));
                 }
                 if let Some(record) = row.record()? {
                     current.as_mut().expect("set above").1.push(record);
@@ -480,14 +697,12 @@ pub async fn run(
             if let Some((order, records)) = current.take() {
                 acc.group(order.vendor_key.clone(), Some(order), records)?;
             }
-            Ok::<(), StorageError>(())
-        }
-        .await
-    })?;
+            drop(rows);
+            for ((currency, state), (count, minor)) in agreed {
+                acc.agreed(&currency, &state, count, minor)?;
+            }
 
-    // The day's records no order claims, grouped by the key they carry.
-    on_db!(db, pool => {
-        async {
+            // The day's records no order claims, grouped by the key they carry.
             let mut rows = sqlx::query_as::<_, RecordRow>(
                 "SELECT vendor_order_id, vendor_key, reference_id, amount_minor, currency, status
                    FROM vendor_records
@@ -498,7 +713,7 @@ pub async fn run(
             .bind(vendor_id)
             .bind(window.start)
             .bind(window.end)
-            .fetch(pool);
+            .fetch(&mut *tx);
             let mut current: Option<(String, Vec<VendorRecord>)> = None;
             while let Some(row) = rows.try_next().await? {
                 let record = row.record()?;
@@ -523,6 +738,8 @@ pub async fn run(
             if let Some((k, records)) = current.take() {
                 acc.group(k, None, records)?;
             }
+            drop(rows);
+            tx.rollback().await?;
             Ok::<(), StorageError>(())
         }
         .await
@@ -682,12 +899,15 @@ async fn adjust_closed_day(
     on_db!(db, pool => {
         async {
             let mut tx = pool.begin().await?;
-            for f in &fresh {
-                let id = write_discrepancy!(tx, &vendor_id, open_day, f, 0i64, at).await?;
-                let detail = format!("{} (after {} was closed)", f.class.as_str(), window.day);
-                event!(tx, id, "opened", &detail, &summary.actor, at).await?;
-                changes.opened += 1;
+            let fresh = distinct_keys(&fresh);
+            for chunk in fresh.chunks(STORE_ROWS) {
+                write_discrepancies!(tx, db, vendor_id.as_str(), open_day, chunk, 0i64, at,
+                    summary.actor.as_str(), "opened", |f: &Found| {
+                        format!("{} (after {} was closed)", f.class.as_str(), window.day)
+                    })
+                .await?;
             }
+            changes.opened = fresh.len() as u64;
             let totals = serde_json::to_string(&delta).expect("numbers serialize");
             sqlx::query(
                 "INSERT INTO reconciliation_adjustments (vendor_id, closed_day, open_day, totals,
@@ -820,50 +1040,91 @@ async fn store(
                 );
             }
 
-            for f in &found {
+            let mut opened: Vec<&Found> = Vec::new();
+            let mut reopened: Vec<&Found> = Vec::new();
+            let mut was: HashMap<&str, DiscrepancyState> = HashMap::new();
+            let mut unchanged: Vec<i64> = Vec::new();
+            for f in distinct_keys(&found) {
                 match existing.remove(&f.item_key) {
-                    None => {
-                        let id =
-                            write_discrepancy!(tx, &summary.vendor_id, window.day, f, run_id, now)
-                                .await?;
-                        event!(tx, id, "opened", f.class.as_str(), &summary.actor, now).await?;
-                        changes.opened += 1;
-                    }
-                    Some(old) if old.fingerprint == f.fingerprint
-                        && old.state != DiscrepancyState::Cleared =>
+                    None => opened.push(f),
+                    Some(old)
+                        if old.fingerprint == f.fingerprint
+                            && old.state != DiscrepancyState::Cleared =>
                     {
-                        sqlx::query("UPDATE discrepancies SET last_run = $1 WHERE id = $2")
-                            .bind(run_id)
-                            .bind(old.id)
-                            .execute(&mut *tx)
-                            .await?;
-                        changes.unchanged += 1;
+                        unchanged.push(old.id)
                     }
+                    // The data changed (or came back): open again, with the new values.
                     Some(old) => {
-                        // The data changed (or came back): open again, with the new values.
-                        write_discrepancy!(tx, &summary.vendor_id, window.day, f, run_id, now)
-                            .await?;
-                        let detail = format!("{} (was {})", f.class.as_str(), old.state.as_str());
-                        event!(tx, old.id, "reopened", &detail, &summary.actor, now).await?;
-                        changes.reopened += 1;
+                        was.insert(&f.item_key, old.state);
+                        reopened.push(f);
                     }
                 }
             }
-            // What the data no longer shows: open items clear themselves; resolved ones stay.
-            for old in existing.values().filter(|e| e.state == DiscrepancyState::Open) {
-                sqlx::query(
-                    "UPDATE discrepancies SET state = 'cleared', last_run = $1, updated_at = $2
-                      WHERE id = $3",
-                )
-                .bind(run_id)
-                .bind(now)
-                .bind(old.id)
-                .execute(&mut *tx)
+            let vendor_id = summary.vendor_id.as_str();
+            let actor = summary.actor.as_str();
+            for chunk in opened.chunks(STORE_ROWS) {
+                write_discrepancies!(tx, db, vendor_id, window.day, chunk, run_id, now, actor,
+                    "opened", |f: &Found| f.class.as_str().to_string())
                 .await?;
-                event!(tx, old.id, "cleared", "the data now ties out", &summary.actor, now)
-                    .await?;
-                changes.cleared += 1;
             }
+            for chunk in reopened.chunks(STORE_ROWS) {
+                write_discrepancies!(tx, db, vendor_id, window.day, chunk, run_id, now, actor,
+                    "reopened", |f: &Found| {
+                        let state = was.get(f.item_key.as_str()).copied();
+                        let state = state.unwrap_or(DiscrepancyState::Open);
+                        format!("{} (was {})", f.class.as_str(), state.as_str())
+                    })
+                .await?;
+            }
+            for chunk in unchanged.chunks(STORE_ROWS) {
+                let mut params = super::Placeholders::new(db);
+                let mut sql = String::from("UPDATE discrepancies SET last_run = ");
+                params.push(&mut sql);
+                sql.push_str(" WHERE id IN ");
+                params.tuple(&mut sql, chunk.len());
+                let mut query = sqlx::query(&sql).bind(run_id);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            // What the data no longer shows: open items clear themselves; resolved ones stay.
+            let mut cleared: Vec<i64> = existing
+                .values()
+                .filter(|e| e.state == DiscrepancyState::Open)
+                .map(|e| e.id)
+                .collect();
+            cleared.sort_unstable();
+            for chunk in cleared.chunks(STORE_ROWS) {
+                let mut params = super::Placeholders::new(db);
+                let mut sql =
+                    String::from("UPDATE discrepancies SET state = 'cleared', last_run = ");
+                params.push(&mut sql);
+                sql.push_str(", updated_at = ");
+                params.push(&mut sql);
+                sql.push_str(" WHERE id IN ");
+                params.tuple(&mut sql, chunk.len());
+                let mut query = sqlx::query(&sql).bind(run_id).bind(now);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                query.execute(&mut *tx).await?;
+                let sql = events_sql(db, chunk.len());
+                let mut events = sqlx::query(&sql);
+                for id in chunk {
+                    events = events
+                        .bind(*id)
+                        .bind("cleared")
+                        .bind("the data now ties out")
+                        .bind(actor)
+                        .bind(now);
+                }
+                events.execute(&mut *tx).await?;
+            }
+            changes.opened = opened.len() as u64;
+            changes.reopened = reopened.len() as u64;
+            changes.unchanged = unchanged.len() as u64;
+            changes.cleared = cleared.len() as u64;
             let event = AuditEvent::new(
                 summary.actor.clone(),
                 "reconciliation_run",
