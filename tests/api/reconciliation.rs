@@ -669,6 +669,27 @@ async fn the_database_counts_agreeing_orders_as_the_classifier_would(db: TestDb)
         &["import", "vendor", "gen/vendor.csv", "--vendor", "acme"],
     );
     let pool = db.connect().await;
+    if let app::storage::Db::Postgres(pg) = &pool {
+        // Imports this large refresh the planner's statistics themselves (manual ANALYZE:
+        // last_analyze, never set by autovacuum). The import's server process reports them
+        // as it ends, so give it a moment.
+        let mut analyzed = Vec::new();
+        for _ in 0..50 {
+            analyzed = sqlx::query_scalar::<_, String>(
+                "SELECT relname::text FROM pg_stat_user_tables
+                  WHERE relname IN ('orders', 'vendor_records') AND last_analyze IS NOT NULL
+                  ORDER BY 1",
+            )
+            .fetch_all(pg)
+            .await
+            .unwrap();
+            if analyzed.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(analyzed, ["orders", "vendor_records"]);
+    }
     // Spellings from vendor portals: capitals the database compares as they are, and padded or
     // mixed-case ones only the classifier's normalising recognises.
     for (status, every) in [("COMPLETED", 5), (" completed ", 7), ("cOmPlEtEd", 11)] {

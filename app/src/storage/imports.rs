@@ -139,7 +139,7 @@ pub async fn import_vendor_file(
     // PostgreSQL plans each batch afresh (a plan cached while the table was small would keep
     // scanning it); SQLite keeps its prepared statements.
     let cache = matches!(db, Db::Sqlite(_));
-    on_db!(db, pool => {
+    let record = on_db!(db, pool => {
         async {
             let mut tx = pool.begin_bulk().await?;
             let (mut rows, mut inserted, mut updated) = (0i64, 0i64, 0i64);
@@ -257,7 +257,10 @@ pub async fn import_vendor_file(
             Ok::<ImportRecord, StorageError>(record)
         }
         .await
-    })
+    })?;
+    let written = u64::try_from(record.inserted + record.updated).unwrap_or_default();
+    super::analyze_after_bulk(db, "vendor_records, vendor_record_history", written).await;
+    Ok(record)
 }
 
 /// The most recent imports, newest first.

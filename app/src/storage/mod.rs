@@ -268,6 +268,29 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Rows a bulk import must have written before it refreshes PostgreSQL's planner statistics of
+/// the tables it wrote, rather than leaving that to autovacuum's next pass.
+const ANALYZE_AFTER_ROWS: u64 = 10_000;
+
+/// After a committed bulk import of `rows` rows into `tables` (a comma-separated list of table
+/// names): on PostgreSQL, `ANALYZE` them. Until then the planner takes a table grown by a
+/// million rows for the few it knew, and plans the day's reconciliation over it accordingly
+/// (at a million orders: 14.6 s before, 9.5 s after, for a sampling pass of under half a
+/// second). SQLite plans by its indexes alone here, and its ANALYZE would read every row.
+/// The import has committed by then: a failure here is logged, not reported as the import's.
+pub(crate) async fn analyze_after_bulk(db: &Db, tables: &str, rows: u64) {
+    if let Db::Postgres(pool) = db {
+        if rows >= ANALYZE_AFTER_ROWS {
+            if let Err(e) = sqlx::query(&format!("ANALYZE {tables}"))
+                .execute(pool)
+                .await
+            {
+                tracing::warn!(tables, error = %e, "could not refresh planner statistics");
+            }
+        }
+    }
+}
+
 /// SQLite page cache for a bulk import's connection. A million orders' seven indexes (or a
 /// million vendor records' four) outgrow the pool's 32 MiB, and every page evicted
 /// mid-transaction is written to the WAL and read back. With 128 MiB a 1M-order import took 37.5 s against 43.0 s (three alternating runs each; peak

@@ -67,7 +67,7 @@ pub async fn import_orders(
     // PostgreSQL plans each batch afresh: a cached plan made while the table was small (a
     // sequential scan) would be kept as it grows. SQLite keeps its prepared statements.
     let cache = matches!(db, Db::Sqlite(_));
-    on_db!(db, pool => {
+    let imported = on_db!(db, pool => {
         async {
             let mut tx = pool.begin_bulk().await?;
             let mut done = Imported::default();
@@ -236,5 +236,9 @@ pub async fn import_orders(
             Ok::<Imported, StorageError>(done)
         }
         .await
-    })
+    })?;
+    if write && imported.conflict_count == 0 {
+        super::analyze_after_bulk(db, "orders, order_events, outbox_jobs", imported.created).await;
+    }
+    Ok(imported)
 }
