@@ -153,6 +153,8 @@ struct Checked {
     bad_rows: u64,
     /// Lines that repeat an earlier line's order exactly: one order.
     repeats: HashSet<u64>,
+    /// Distinct orders (idempotency keys) in the file.
+    orders: u64,
     sha256: String,
 }
 
@@ -193,6 +195,7 @@ fn check(reader: &Reader) -> Result<Checked, String> {
         bad,
         bad_rows,
         repeats,
+        orders: seen.len() as u64,
         sha256,
     })
 }
@@ -239,6 +242,7 @@ pub async fn import_orders(
         vendor_id: reader.vendor.id.as_str().to_string(),
         file_name: name.clone(),
         sha256: checked.sha256.clone(),
+        orders: checked.orders,
     };
     let imported = second_pass(
         db,

@@ -7,6 +7,7 @@ on_both_backends!(
     token_create_prints_only_the_token,
     import_orders_is_idempotent_and_all_or_nothing,
     import_orders_handles_spreadsheet_quirks,
+    a_large_import_leaves_the_indexes_as_they_were,
 );
 
 fn setup(db: &TestDb) {
@@ -130,4 +131,86 @@ async fn import_orders_handles_spreadsheet_quirks(db: TestDb) {
     assert_eq!(kwd.amount.minor_units(), 1234);
     let jobs: Vec<String> = app::on_db!(&pool, p => sqlx::query_scalar("SELECT order_id FROM outbox_jobs").fetch_all(p).await).unwrap();
     assert_eq!(jobs, vec![kwd.id]);
+}
+
+/// The index definitions of `orders` and `order_events`, sorted by name.
+async fn index_definitions(db: &app::storage::Db) -> Vec<String> {
+    app::on_db!(db, p => {
+        sqlx::query_scalar(if matches!(db, app::storage::Db::Sqlite(_)) {
+            "SELECT name || ': ' || COALESCE(sql, 'constraint') FROM sqlite_master
+              WHERE type = 'index' AND tbl_name IN ('orders', 'order_events') ORDER BY name"
+        } else {
+            "SELECT indexname || ': ' || indexdef FROM pg_indexes
+              WHERE tablename IN ('orders', 'order_events') ORDER BY indexname"
+        })
+        .fetch_all(p)
+        .await
+    })
+    .unwrap()
+}
+
+/// On SQLite an import of 100,000 orders or more into a table no larger drops the secondary
+/// indexes of `orders` and `order_events` and builds them again after the rows. Committed or
+/// rolled back, the indexes must be exactly as they were.
+async fn a_large_import_leaves_the_indexes_as_they_were(db: TestDb) {
+    let cli = |args: &[&str]| {
+        let out = db.cli(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    cli(&["vendor", "add", "acme"]);
+    let pool = db.connect().await;
+    let before = index_definitions(&pool).await;
+    assert!(before.len() >= 8, "{before:?}");
+    let orders = |dir: &str| -> u64 {
+        let expected = std::fs::read_to_string(db.dir.path().join(dir).join("expected.json"));
+        let expected: serde_json::Value = serde_json::from_str(&expected.unwrap()).unwrap();
+        expected["orders"].as_u64().unwrap()
+    };
+    let count = || async {
+        app::on_db!(&pool, p => {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM orders").fetch_one(p).await
+        })
+        .unwrap() as u64
+    };
+
+    cli(&[
+        "bench-data",
+        "--orders",
+        "104000",
+        "--out",
+        "big",
+        "--seed",
+        "1",
+    ]);
+    let big = orders("big");
+    assert!(
+        big >= 100_000,
+        "large enough to build the indexes afterwards: {big}"
+    );
+    let out = cli(&["import", "orders", "big/orders.csv", "--vendor", "acme"]);
+    assert!(out.contains(&format!("{big} new orders")), "{out}");
+    assert_eq!(index_definitions(&pool).await, before);
+    assert_eq!(count().await, big);
+
+    // Larger still, but its keys were imported for other orders: refused whole, rolled back.
+    cli(&[
+        "bench-data",
+        "--orders",
+        "110000",
+        "--out",
+        "clash",
+        "--seed",
+        "2",
+    ]);
+    assert!(orders("clash") >= big);
+    let out = db.cli(&["import", "orders", "clash/orders.csv", "--vendor", "acme"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("was already imported for a different order"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(index_definitions(&pool).await, before);
+    assert_eq!(count().await, big);
 }

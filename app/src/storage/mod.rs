@@ -295,7 +295,7 @@ pub(crate) async fn analyze_after_bulk(db: &Db, tables: &str, rows: u64) {
 /// million vendor records' four) outgrow the pool's 32 MiB, and every page evicted
 /// mid-transaction is written to the WAL and read back. With 128 MiB a 1M-order import took 37.5 s against 43.0 s (three alternating runs each; peak
 /// RSS 174 MiB against 93 MiB); at 100k it makes no difference.
-const BULK_CACHE_KIB: i64 = 128 * 1024;
+pub(crate) const BULK_CACHE_KIB: i64 = 128 * 1024;
 
 /// A transaction for one bulk import (of orders or of a vendor file).
 pub(crate) trait BulkBegin {

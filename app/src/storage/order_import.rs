@@ -52,6 +52,61 @@ pub struct FileOrigin {
     pub vendor_id: String,
     pub file_name: String,
     pub sha256: String,
+    /// Distinct orders in the file, as the first pass counted them.
+    pub orders: u64,
+}
+
+/// Orders a file must hold before a SQLite import may build the tables' secondary indexes after
+/// the rows rather than row by row (see `defer_indexes!`). Below this the indexes fit the bulk
+/// page cache, and inserting into them costs little.
+const DEFER_INDEXES_FROM: u64 = 100_000;
+
+/// On SQLite, for an import of at least [`DEFER_INDEXES_FROM`] orders into a table holding no
+/// more orders than that: drops the non-unique indexes of `orders` and `order_events` inside the
+/// import's transaction and returns their definitions, to be created again just before the
+/// commit. A million rows go into each B-tree in random key order, nearly every insert a page
+/// missed and written; building an index afterwards is one sort. At a million orders the import
+/// took 34.1 s against 46.7 s (three alternating runs each; peak RSS 181 MiB against 173 MiB).
+/// The unique indexes stay, so a key already imported is still found. Readers keep the indexes
+/// throughout (they see the transaction only once it commits), and a rollback puts them back.
+macro_rules! defer_indexes {
+    ($db:expr, $tx:expr, $orders:expr) => {
+        async {
+            if !matches!($db, Db::Sqlite(_)) || $orders < DEFER_INDEXES_FROM {
+                return Ok::<Vec<String>, sqlx::Error>(Vec::new());
+            }
+            // The highest rowid: what the table holds, give or take deletions, without a scan.
+            let held: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(rowid), 0) FROM orders")
+                .fetch_one(&mut *$tx)
+                .await?;
+            if u64::try_from(held).unwrap_or(u64::MAX) > $orders {
+                return Ok(Vec::new());
+            }
+            let indexes: Vec<(String, String)> = sqlx::query_as(
+                "SELECT name, sql FROM sqlite_master
+                  WHERE type = 'index' AND tbl_name IN ('orders', 'order_events')
+                    AND sql IS NOT NULL AND upper(sql) NOT LIKE 'CREATE UNIQUE%'
+                  ORDER BY name",
+            )
+            .fetch_all(&mut *$tx)
+            .await?;
+            // Three B-trees left to insert into need less cache; and SQLite sizes each index
+            // build's in-memory sort by the page cache: half the bulk cache for each keeps the
+            // two within the bulk allowance.
+            sqlx::query(&format!(
+                "PRAGMA cache_size = -{}",
+                super::BULK_CACHE_KIB / 2
+            ))
+            .execute(&mut *$tx)
+            .await?;
+            for (name, _) in &indexes {
+                sqlx::query(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
+        }
+    };
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -70,6 +125,11 @@ pub async fn import_orders(
     let imported = on_db!(db, pool => {
         async {
             let mut tx = pool.begin_bulk().await?;
+            let deferred = if write {
+                defer_indexes!(db, tx, origin.orders).await?
+            } else {
+                Vec::new()
+            };
             let mut done = Imported::default();
             while let Some(batch) = batches.recv().await {
                 let batch = batch.map_err(|what| StorageError::Conflict { what })?;
@@ -231,6 +291,9 @@ pub async fn import_orders(
                 .execute(&mut *tx)
                 .await?;
                 tx.append_audit(&event).await?;
+                for sql in &deferred {
+                    sqlx::query(sql).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
             }
             Ok::<Imported, StorageError>(done)
