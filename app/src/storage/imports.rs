@@ -79,12 +79,7 @@ fn upsert_sql(db: &Db, rows: usize) -> String {
               (SELECT o.id FROM orders o WHERE o.vendor_id = v.column1 AND o.id = v.column4))
          FROM (VALUES ",
     );
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        params.tuple(&mut sql, COLUMNS);
-    }
+    params.rows(&mut sql, rows, COLUMNS);
     // `WHERE true`: SQLite's grammar needs it between a SELECT and its upsert clause.
     sql.push_str(") AS v WHERE true");
     sql.push_str(

@@ -350,6 +350,17 @@ impl Placeholders {
         }
     }
 
+    /// `rows` tuples of `width` placeholders, comma-separated: the VALUES of a multi-row
+    /// statement.
+    pub fn rows(&mut self, sql: &mut String, rows: usize, width: usize) {
+        for r in 0..rows {
+            if r > 0 {
+                sql.push(',');
+            }
+            self.tuple(sql, width);
+        }
+    }
+
     /// `(p, p, …)` of `width` placeholders.
     pub fn tuple(&mut self, sql: &mut String, width: usize) {
         sql.push('(');

@@ -33,16 +33,6 @@ pub struct Imported {
     pub conflict_count: u64,
 }
 
-fn placeholders(db: &Db, sql: &mut String, rows: usize, columns: usize) {
-    let mut params = super::Placeholders::new(db);
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        params.tuple(sql, columns);
-    }
-}
-
 /// Writes every batch in one transaction; rolls back if any key conflicts or a batch is an error.
 /// With `write` false it only looks for conflicts (for a file already known to be refused, so
 /// the refusal can name every bad line at once).
@@ -149,7 +139,7 @@ pub async fn import_orders(
                             vendor_order_id, vendor_status, attention_reason, source, created_at, updated_at)
                          VALUES ",
                     );
-                    placeholders(db, &mut sql, batch.len(), 18);
+                    super::Placeholders::new(db).rows(&mut sql, batch.len(), 18);
                     sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
                     let mut insert = sqlx::query_scalar::<_, String>(&sql).persistent(cache);
                     for (_, o) in &batch {
@@ -230,7 +220,7 @@ pub async fn import_orders(
                 let mut sql = String::from(
                     "INSERT INTO order_events (order_id, kind, detail, actor, created_at) VALUES ",
                 );
-                placeholders(db, &mut sql, created.len(), 5);
+                super::Placeholders::new(db).rows(&mut sql, created.len(), 5);
                 let mut events = sqlx::query(&sql).persistent(cache);
                 for o in &created {
                     events = events
@@ -251,7 +241,7 @@ pub async fn import_orders(
                     let mut sql = String::from(
                         "INSERT INTO outbox_jobs (kind, order_id, state, attempts, run_at, created_at, updated_at) VALUES ",
                     );
-                    placeholders(db, &mut sql, queued.len(), 7);
+                    super::Placeholders::new(db).rows(&mut sql, queued.len(), 7);
                     let mut jobs = sqlx::query(&sql).persistent(cache);
                     for o in &queued {
                         jobs = jobs

@@ -54,7 +54,7 @@ macro_rules! event {
 }
 pub(crate) use event;
 
-/// Rows per multi-row statement when a run writes its discrepancies (18 values each).
+/// Rows per multi-row statement when a run writes its discrepancies (19 values each).
 const STORE_ROWS: usize = 250;
 
 /// An upsert of `rows` discrepancies: each inserted open, or — when its key is already there —
@@ -69,22 +69,7 @@ fn upsert_discrepancies_sql(db: &Db, rows: usize) -> String {
             first_run, last_run, opened_at, updated_at)
          VALUES ",
     );
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for c in 0..18 {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            if c == 4 {
-                sql.push_str("'open', ");
-            }
-            params.push(&mut sql);
-        }
-        sql.push(')');
-    }
+    params.rows(&mut sql, rows, 19);
     sql.push_str(
         " ON CONFLICT (vendor_id, business_day, item_key) DO UPDATE
             SET class = excluded.class, state = 'open', order_id = excluded.order_id,
@@ -111,12 +96,7 @@ fn events_sql(db: &Db, rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO discrepancy_events (discrepancy_id, kind, detail, actor, at) VALUES ",
     );
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        params.tuple(&mut sql, 5);
-    }
+    params.rows(&mut sql, rows, 5);
     sql
 }
 
@@ -139,6 +119,7 @@ macro_rules! write_discrepancies {
                     .bind($day)
                     .bind(&f.item_key)
                     .bind(f.class.as_str())
+                    .bind("open")
                     .bind(order.map(|o| o.id.as_str()))
                     .bind(order.map(|o| o.amount.minor_units()))
                     .bind(order.map(|o| o.amount.currency().code()))

@@ -359,12 +359,7 @@ pub async fn receive_batch(
                             occurred_at) VALUES ",
                     );
                     let mut params = Placeholders::new(db);
-                    for i in 0..round.len() {
-                        if i > 0 {
-                            sql.push_str(", ");
-                        }
-                        params.tuple(&mut sql, 16);
-                    }
+                    params.rows(&mut sql, round.len(), 16);
                     sql.push_str(UPSERT_VENDOR_RECORD);
                     let mut query = sqlx::query(&sql).persistent(false);
                     for (vendor_id, obs, order_id) in round {
@@ -398,12 +393,7 @@ pub async fn receive_batch(
                     );
                     params.push(&mut sql);
                     sql.push_str(" FROM (VALUES ");
-                    for i in 0..advanced_rows.len() {
-                        if i > 0 {
-                            sql.push_str(", ");
-                        }
-                        params.tuple(&mut sql, 4);
-                    }
+                    params.rows(&mut sql, advanced_rows.len(), 4);
                     sql.push_str(") AS v WHERE orders.id = v.column1");
                     let mut query = sqlx::query(&sql).persistent(false).bind(now);
                     for row in &advanced_rows {
@@ -420,12 +410,7 @@ pub async fn receive_batch(
                         "UPDATE orders SET vendor_order_id = v.column2 FROM (VALUES ",
                     );
                     let mut params = Placeholders::new(db);
-                    for i in 0..id_only.len() {
-                        if i > 0 {
-                            sql.push_str(", ");
-                        }
-                        params.tuple(&mut sql, 2);
-                    }
+                    params.rows(&mut sql, id_only.len(), 2);
                     sql.push_str(") AS v WHERE orders.id = v.column1 AND orders.vendor_order_id IS NULL");
                     let mut query = sqlx::query(&sql).persistent(false);
                     for row in &id_only {
@@ -437,13 +422,7 @@ pub async fn receive_batch(
                     let mut sql = String::from(
                         "INSERT INTO order_events (order_id, kind, detail, actor, created_at) VALUES ",
                     );
-                    let mut params = Placeholders::new(db);
-                    for i in 0..history.len() {
-                        if i > 0 {
-                            sql.push_str(", ");
-                        }
-                        params.tuple(&mut sql, 5);
-                    }
+                    Placeholders::new(db).rows(&mut sql, history.len(), 5);
                     let mut query = sqlx::query(&sql).persistent(false);
                     for (order_id, detail, actor) in &history {
                         query = query.bind(order_id).bind("webhook").bind(detail).bind(*actor).bind(now);
@@ -456,12 +435,7 @@ pub async fn receive_batch(
                         "UPDATE webhook_inbox SET order_id = v.column3 FROM (VALUES ",
                     );
                     let mut params = Placeholders::new(db);
-                    for i in 0..matched.len() {
-                        if i > 0 {
-                            sql.push_str(", ");
-                        }
-                        params.tuple(&mut sql, 3);
-                    }
+                    params.rows(&mut sql, matched.len(), 3);
                     sql.push_str(
                         ") AS v WHERE webhook_inbox.vendor_id = v.column1 AND webhook_inbox.event_id = v.column2",
                     );
