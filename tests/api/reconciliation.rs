@@ -584,31 +584,38 @@ async fn discrepancies_keep_their_lifecycle_across_runs(db: TestDb) {
     );
 }
 
-async fn generated_days_reconcile_to_the_expected_classes(db: TestDb) {
+/// A day of `orders` orders from `bench-data` (with `seed`) in `gen/`, vendor acme added and both
+/// files imported. Returns what bench-data printed.
+fn import_generated_day(db: &TestDb, orders: &str, seed: &str) -> String {
     let out = ok(
-        &db,
+        db,
         &[
             "bench-data",
             "--orders",
-            "3000",
+            orders,
             "--out",
             "gen",
             "--seed",
-            "7",
+            seed,
             "--date",
             "2026-12-01",
         ],
     );
-    assert!(out.contains(" orders and "), "{out}");
-    ok(&db, &["vendor", "add", "acme"]);
+    ok(db, &["vendor", "add", "acme"]);
     ok(
-        &db,
+        db,
         &["import", "orders", "gen/orders.csv", "--vendor", "acme"],
     );
     ok(
-        &db,
+        db,
         &["import", "vendor", "gen/vendor.csv", "--vendor", "acme"],
     );
+    out
+}
+
+async fn generated_days_reconcile_to_the_expected_classes(db: TestDb) {
+    let out = import_generated_day(&db, "3000", "7");
+    assert!(out.contains(" orders and "), "{out}");
     ok(
         &db,
         &["reconcile", "--vendor", "acme", "--date", "2026-12-01"],
@@ -645,29 +652,7 @@ async fn the_database_counts_agreeing_orders_as_the_classifier_would(db: TestDb)
     use app::domain::matching::{reconcile, Class, InternalOrder, Tolerance, VendorRecord};
     use app::domain::{Currency, GlState, Money};
 
-    ok(
-        &db,
-        &[
-            "bench-data",
-            "--orders",
-            "12000",
-            "--out",
-            "gen",
-            "--seed",
-            "11",
-            "--date",
-            "2026-12-01",
-        ],
-    );
-    ok(&db, &["vendor", "add", "acme"]);
-    ok(
-        &db,
-        &["import", "orders", "gen/orders.csv", "--vendor", "acme"],
-    );
-    ok(
-        &db,
-        &["import", "vendor", "gen/vendor.csv", "--vendor", "acme"],
-    );
+    import_generated_day(&db, "12000", "11");
     let pool = db.connect().await;
     if let app::storage::Db::Postgres(pg) = &pool {
         // Imports this large refresh the planner's statistics themselves (manual ANALYZE:
