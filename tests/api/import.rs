@@ -8,6 +8,7 @@ on_both_backends!(
     import_orders_is_idempotent_and_all_or_nothing,
     import_orders_handles_spreadsheet_quirks,
     a_large_import_leaves_the_indexes_as_they_were,
+    imports_store_text_exactly_as_the_file_has_it,
 );
 
 fn setup(db: &TestDb) {
@@ -73,6 +74,28 @@ async fn import_orders_is_idempotent_and_all_or_nothing(db: TestDb) {
     let jobs: i64 = app::on_db!(&pool, p => sqlx::query_scalar("SELECT COUNT(*) FROM outbox_jobs").fetch_one(p).await).unwrap();
     assert_eq!(jobs, 3);
 
+    // A file mixing orders imported before with new ones: only the new get an order, a
+    // history and a job.
+    let mixed = "idempotency_key,customer_id,brand_id,amount,currency\n\
+                 k-2,c-2,itunes,25.5,USD\n\
+                 k-4,c-4,itunes,7,USD\n";
+    std::fs::write(db.dir.path().join("mixed.csv"), mixed).unwrap();
+    let out = db.cli(&["import", "orders", "mixed.csv", "--vendor", "acme"]);
+    assert!(
+        stdout(&out).contains("1 new orders (1 to place with the vendor")
+            && stdout(&out).contains("1 already imported"),
+        "{}",
+        stdout(&out)
+    );
+    let k4 = app::storage::orders::find_by_key(&pool, "import", "k-4")
+        .await
+        .unwrap()
+        .expect("k-4 imported");
+    let (events, jobs): (i64, i64) = app::on_db!(&pool, p => sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM order_events), (SELECT COUNT(*) FROM outbox_jobs WHERE order_id = $1)")
+        .bind(&k4.id).fetch_one(p).await).unwrap();
+    assert_eq!((events, jobs), (4, 1));
+
     // Any bad row: the whole file is refused, every bad line named, nothing stored.
     let bad = "idempotency_key,customer_id,brand_id,amount,currency\n\
                k-10,c-1,amazon-us,50,USD\n\
@@ -92,7 +115,7 @@ async fn import_orders_is_idempotent_and_all_or_nothing(db: TestDb) {
         assert!(line.contains(expected), "{expected} missing: {line}");
     }
     assert!(!line.contains("line 2"), "{line}");
-    assert_eq!(app::storage::orders::count(&pool).await.unwrap(), 3);
+    assert_eq!(app::storage::orders::count(&pool).await.unwrap(), 4);
 }
 
 async fn import_orders_handles_spreadsheet_quirks(db: TestDb) {
@@ -213,4 +236,75 @@ async fn a_large_import_leaves_the_indexes_as_they_were(db: TestDb) {
     );
     assert_eq!(index_definitions(&pool).await, before);
     assert_eq!(count().await, big);
+}
+
+/// Backslashes, a literal `\N`, tabs and line breaks inside fields reach the tables unchanged
+/// (PostgreSQL imports stream rows in COPY's text format, where each of those is special).
+async fn imports_store_text_exactly_as_the_file_has_it(db: TestDb) {
+    setup(&db);
+    let orders = "idempotency_key,customer_id,brand_id,amount,currency,status,created_at\n\
+                  k\\N,c\\N,amazon-us,50,USD,Delivered,2026-12-01T10:00:00Z\n\
+                  k\\\\t,back\\slash,itunes,5,USD,,\n";
+    std::fs::write(db.dir.path().join("orders.csv"), orders).unwrap();
+    let out = db.cli(&["import", "orders", "orders.csv", "--vendor", "acme"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pool = db.connect().await;
+    let first = app::storage::orders::find_by_key(&pool, "import", "k\\N")
+        .await
+        .unwrap()
+        .expect("k\\N stored under its own key");
+    assert_eq!(
+        (first.customer_id.as_str(), first.vendor_key.as_str()),
+        ("c\\N", "k\\N")
+    );
+    let second = app::storage::orders::find_by_key(&pool, "import", "k\\\\t")
+        .await
+        .unwrap()
+        .expect("k\\\\t stored under its own key");
+    assert_eq!(second.customer_id, "back\\slash");
+    // The history keeps the key inside its JSON detail, escaped once, by JSON.
+    let detail: String = app::on_db!(&pool, p => sqlx::query_scalar(
+        "SELECT detail FROM order_events WHERE order_id = $1").bind(&first.id).fetch_one(p).await)
+    .unwrap();
+    let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(detail["vendor_key"], "k\\N");
+
+    let vendor =
+        "vendor_order_id,idempotency_key,reference_id,brand_id,amount,currency,status,created_at\n\
+                  V\\N,k\\N,,\"two\nlines\",50,USD,\"Deliv\tered\",2026-12-01T10:00:00Z\n\
+                  V\\\\,,,,5,USD,Delivered,2026-12-01T11:00:00Z\n";
+    std::fs::write(db.dir.path().join("vendor.csv"), vendor).unwrap();
+    let out = db.cli(&["import", "vendor", "vendor.csv", "--vendor", "acme"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    type Stored = (
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<String>,
+    );
+    let mut stored: Vec<Stored> = app::on_db!(&pool, p => sqlx::query_as(
+        "SELECT vendor_order_id, vendor_key, brand_id, status, order_id
+           FROM vendor_records").fetch_all(p).await)
+    .unwrap();
+    stored.sort();
+    assert_eq!(
+        stored,
+        vec![
+            (
+                "V\\N".to_string(),
+                Some("k\\N".to_string()),
+                Some("two\nlines".to_string()),
+                "Deliv\tered".to_string(),
+                Some(first.id.clone()),
+            ),
+            (
+                "V\\\\".to_string(),
+                None,
+                None,
+                "Delivered".to_string(),
+                None
+            ),
+        ]
+    );
 }

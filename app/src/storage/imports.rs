@@ -5,13 +5,14 @@
 //! changed between the check and the write, say) rolls everything back. Rows are upserted by
 //! (vendor, vendor order id): a new record is inserted, a record whose values changed is updated
 //! (its previous values go to `vendor_record_history`), a record seen before with the same values,
-//! or an older version of it (by `updated_at`), changes nothing.
+//! or an older version of it (by `updated_at`), changes nothing. SQLite binds each batch into a
+//! prepared multi-row upsert; PostgreSQL copies it into a temporary table and upserts from there.
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::audit::{AuditAppend, AuditEvent};
-use super::{now_utc, BulkBegin, Db, StorageError};
+use super::{next_rows, now_utc, BulkBegin, CopyIn, CopyText, Db, StorageError};
 use crate::domain::{GlState, Money};
 use crate::on_db;
 
@@ -58,10 +59,64 @@ pub type Batch = Result<Vec<FileRecord>, String>;
 
 /// Rows per INSERT statement (15 values each; well under both engines' parameter limits).
 pub const BATCH_ROWS: usize = 500;
-const COLUMNS: usize = 15;
 
-fn upsert_sql(db: &Db, rows: usize) -> String {
-    let mut params = super::Placeholders::new(db);
+/// The columns of a row as written, in the order of the VALUES of a batch (SQLite) or of the
+/// staging table a batch is copied into (PostgreSQL).
+const COLUMNS: [&str; 15] = [
+    "vendor_id",
+    "vendor_order_id",
+    "vendor_key",
+    "reference_id",
+    "brand_id",
+    "amount_minor",
+    "currency",
+    "status",
+    "gl_state",
+    "source",
+    "created_at",
+    "updated_at",
+    "first_seen_at",
+    "last_seen_at",
+    "occurred_at",
+];
+
+/// Records PostgreSQL takes per `COPY` and upsert: batches are joined up to this.
+const PG_FLUSH_ROWS: usize = 10_000;
+
+/// The temporary table a PostgreSQL import copies each batch into; dropped at commit or
+/// rollback. Typed as `vendor_records`, so the upsert reads it without casts.
+const PG_STAGE: &str = "CREATE TEMPORARY TABLE import_vendor_records ON COMMIT DROP AS
+    SELECT vendor_id, vendor_order_id, vendor_key, reference_id, brand_id, amount_minor,
+           currency, status, gl_state, source, created_at, updated_at, first_seen_at,
+           last_seen_at, occurred_at
+      FROM vendor_records WITH NO DATA";
+
+/// Where the upsert reads its rows from, as relation `v` with the columns of [`COLUMNS`].
+enum Source {
+    /// Bound VALUES of this many rows.
+    Values(usize),
+    /// The staging table.
+    Stage,
+}
+
+fn upsert_sql(db: &Db, source: Source) -> String {
+    let from = match source {
+        Source::Values(rows) => {
+            // SQLite names the columns of VALUES column1, column2, …: they are renamed here.
+            let mut from = String::from("(SELECT ");
+            for (i, name) in COLUMNS.iter().enumerate() {
+                if i > 0 {
+                    from.push_str(", ");
+                }
+                from.push_str(&format!("column{} AS {name}", i + 1));
+            }
+            from.push_str(" FROM (VALUES ");
+            super::Placeholders::new(db).rows(&mut from, rows, COLUMNS.len());
+            from.push_str("))");
+            from
+        }
+        Source::Stage => "import_vendor_records".into(),
+    };
     // Each row is linked to its order as it is written (by key, else by the vendor's order
     // id, else by the reference it echoes): one index probe now instead of rewriting every
     // record when the day is reconciled.
@@ -69,19 +124,21 @@ fn upsert_sql(db: &Db, rows: usize) -> String {
         "INSERT INTO vendor_records (vendor_id, vendor_order_id, vendor_key, reference_id,
             brand_id, amount_minor, currency, status, gl_state, source, created_at, updated_at,
             first_seen_at, last_seen_at, occurred_at, order_id)
-         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7,
-            v.column8, v.column9, v.column10, v.column11, v.column12, v.column13, v.column14,
-            v.column15,
+         SELECT v.vendor_id, v.vendor_order_id, v.vendor_key, v.reference_id, v.brand_id,
+            v.amount_minor, v.currency, v.status, v.gl_state, v.source, v.created_at,
+            v.updated_at, v.first_seen_at, v.last_seen_at, v.occurred_at,
             COALESCE(
-              (SELECT o.id FROM orders o WHERE o.vendor_id = v.column1 AND o.vendor_key = v.column3),
-              (SELECT o.id FROM orders o WHERE o.vendor_id = v.column1
-                  AND o.vendor_order_id = v.column2 ORDER BY o.id LIMIT 1),
-              (SELECT o.id FROM orders o WHERE o.vendor_id = v.column1 AND o.id = v.column4))
-         FROM (VALUES ",
+              (SELECT o.id FROM orders o
+                WHERE o.vendor_id = v.vendor_id AND o.vendor_key = v.vendor_key),
+              (SELECT o.id FROM orders o WHERE o.vendor_id = v.vendor_id
+                  AND o.vendor_order_id = v.vendor_order_id ORDER BY o.id LIMIT 1),
+              (SELECT o.id FROM orders o
+                WHERE o.vendor_id = v.vendor_id AND o.id = v.reference_id))
+         FROM ",
     );
-    params.rows(&mut sql, rows, COLUMNS);
+    sql.push_str(&from);
     // `WHERE true`: SQLite's grammar needs it between a SELECT and its upsert clause.
-    sql.push_str(") AS v WHERE true");
+    sql.push_str(" AS v WHERE true");
     sql.push_str(
         " ON CONFLICT (vendor_id, vendor_order_id) DO UPDATE
             SET vendor_key = COALESCE(excluded.vendor_key, vendor_records.vendor_key),
@@ -120,6 +177,30 @@ fn existing_sql(db: &Db, rows: usize) -> String {
     sql
 }
 
+/// `records` of `vendor_id` in COPY text format, in the order of [`COLUMNS`].
+fn pg_rows(vendor_id: &str, now: DateTime<Utc>, records: &[FileRecord]) -> Vec<u8> {
+    let mut rows = CopyText::default();
+    for r in records {
+        rows.text(vendor_id)
+            .text(&r.vendor_order_id)
+            .opt(r.vendor_key.as_deref())
+            .opt(r.reference_id.as_deref())
+            .opt(r.brand_id.as_deref())
+            .int(r.amount.minor_units())
+            .text(r.amount.currency().code())
+            .text(&r.status)
+            .opt(r.gl_state.map(|g| g.as_str()))
+            .text("file")
+            .time(r.created_at)
+            .opt_time(r.updated_at)
+            .time(now)
+            .time(now)
+            .time(r.created_at);
+        rows.end_row();
+    }
+    rows.into_bytes()
+}
+
 /// Writes every batch from `batches` and the import's log row in one transaction; `sha256` is
 /// asked for only after the last batch (the caller hashes the bytes it streamed). Nothing is
 /// stored when a batch is an `Err` or the channel closes without `finish` having been sent.
@@ -139,41 +220,60 @@ pub async fn import_vendor_file(
             let mut tx = pool.begin_bulk().await?;
             let (mut rows, mut inserted, mut updated) = (0i64, 0i64, 0i64);
             let (mut upsert_full, mut existing_full) = (None::<String>, None::<String>);
-            while let Some(batch) = batches.recv().await {
+            if !cache {
+                sqlx::query(PG_STAGE).execute(&mut *tx).await?;
+            }
+            let mut staged = false;
+            let pg_upsert = format!("{} RETURNING (xmax = 0)", upsert_sql(db, Source::Stage));
+            let flush = if cache { 1 } else { PG_FLUSH_ROWS };
+            while let Some(batch) = next_rows(&mut batches, flush).await {
                 let batch = batch.map_err(abort)?;
                 if batch.is_empty() {
                     continue;
                 }
+                if !cache {
+                    // PostgreSQL: copy the batch into the stage and upsert from there. The
+                    // upsert itself says which rows it inserted (xmax = 0) and which it updated.
+                    if staged {
+                        sqlx::query("TRUNCATE import_vendor_records").execute(&mut *tx).await?;
+                    }
+                    staged = true;
+                    let columns = COLUMNS.join(", ");
+                    tx.copy_in(
+                        &format!("COPY import_vendor_records ({columns}) FROM STDIN"),
+                        pg_rows(&import.vendor_id, now, &batch),
+                    )
+                    .await?;
+                    let mut fresh = 0;
+                    let written = sqlx::query_scalar::<_, bool>(&pg_upsert).persistent(false).fetch_all(&mut *tx).await?;
+                    for was_new in &written {
+                        fresh += i64::from(*was_new);
+                    }
+                    rows += batch.len() as i64;
+                    inserted += fresh;
+                    updated += written.len() as i64 - fresh;
+                    continue;
+                }
                 let full = batch.len() == BATCH_ROWS;
                 let upsert = if full {
-                    upsert_full.get_or_insert_with(|| upsert_sql(db, BATCH_ROWS)).clone()
+                    upsert_full
+                        .get_or_insert_with(|| upsert_sql(db, Source::Values(BATCH_ROWS)))
+                        .clone()
                 } else {
-                    upsert_sql(db, batch.len())
+                    upsert_sql(db, Source::Values(batch.len()))
                 };
                 let existing = if full {
                     existing_full.get_or_insert_with(|| existing_sql(db, BATCH_ROWS)).clone()
                 } else {
                     existing_sql(db, batch.len())
                 };
-                // SQLite: count what exists, then upsert. PostgreSQL: the upsert itself says which
-                // rows it inserted (xmax = 0) and which it updated; no lookup per batch.
-                let already = if cache {
-                    let mut count = sqlx::query_scalar::<_, i64>(&existing)
-                        .persistent(cache)
-                        .bind(&import.vendor_id);
-                    for r in &batch {
-                        count = count.bind(&r.vendor_order_id);
-                    }
-                    Some(count.fetch_one(&mut *tx).await?)
-                } else {
-                    None
-                };
-                let upsert = if cache {
-                    upsert
-                } else {
-                    format!("{upsert} RETURNING (xmax = 0)")
-                };
-                let mut query = sqlx::query(&upsert).persistent(cache);
+                // SQLite: count what exists, then upsert.
+                let mut count = sqlx::query_scalar::<_, i64>(&existing).bind(&import.vendor_id);
+                for r in &batch {
+                    count = count.bind(&r.vendor_order_id);
+                }
+                let already = count.fetch_one(&mut *tx).await?;
+                let mut query = sqlx::query(&upsert);
                 for r in &batch {
                     query = query
                         .bind(&import.vendor_id)
@@ -192,21 +292,8 @@ pub async fn import_vendor_file(
                         .bind(now)
                         .bind(r.created_at);
                 }
-                let (fresh, changed) = match already {
-                    Some(already) => {
-                        let changed = query.execute(&mut *tx).await?.rows_affected() as i64;
-                        (batch.len() as i64 - already, changed)
-                    }
-                    None => {
-                        use sqlx::Row;
-                        let rows = query.fetch_all(&mut *tx).await?;
-                        let mut fresh = 0;
-                        for row in &rows {
-                            fresh += i64::from(row.try_get::<bool, _>(0)?);
-                        }
-                        (fresh, rows.len() as i64)
-                    }
-                };
+                let changed = query.execute(&mut *tx).await?.rows_affected() as i64;
+                let fresh = batch.len() as i64 - already;
                 rows += batch.len() as i64;
                 inserted += fresh;
                 updated += changed - fresh;

@@ -3,7 +3,8 @@
 //! The caller has checked every row; what only the database can tell — a key already imported
 //! for a different order — is checked here, batch by batch. Any such row is reported (with its
 //! line) and the whole transaction is rolled back; otherwise orders, their "created" events and
-//! the outbox jobs of orders to place are written with multi-row statements.
+//! the outbox jobs of orders to place are written: on SQLite with prepared multi-row
+//! statements, on PostgreSQL by `COPY` into a temporary table and one statement from there.
 
 use std::collections::HashMap;
 
@@ -11,11 +12,77 @@ use tokio::sync::mpsc;
 
 use super::audit::{AuditAppend, AuditEvent};
 use super::orders::{created_detail, Order, Submission};
-use super::{BulkBegin, Db, StorageError};
+use super::{next_rows, BulkBegin, CopyIn, CopyText, Db, StorageError};
 use crate::on_db;
 
 /// Orders per batch (18 values each: well under both engines' parameter limits).
 pub const BATCH_ROWS: usize = 500;
+
+/// Orders PostgreSQL takes per `COPY` and statement: batches are joined up to this, so each
+/// round of stage, insert and history costs little beside the rows it carries.
+const PG_FLUSH_ROWS: usize = 10_000;
+
+/// The temporary table a PostgreSQL import copies each batch into: the columns of `orders` and
+/// the detail of each order's "created" event. Dropped at commit or rollback.
+const PG_STAGE: [&str; 2] = [
+    "CREATE TEMPORARY TABLE import_orders (LIKE orders) ON COMMIT DROP",
+    "ALTER TABLE import_orders ADD COLUMN detail TEXT NOT NULL",
+];
+
+const ORDER_COLUMNS: &str = "id, owner, idempotency_key, request_hash, vendor_id, vendor_key,
+    customer_id, brand_id, amount_minor, currency, submission, gl_state, vendor_order_id,
+    vendor_status, attention_reason, source, created_at, updated_at";
+
+/// On PostgreSQL, one statement per batch writes the staged orders that are new, their
+/// "created" events and the outbox jobs of those to place, and returns the new orders' ids
+/// (the foreign keys are checked at its end, when all three are in).
+fn pg_write_sql() -> String {
+    format!(
+        "WITH created AS (
+            INSERT INTO orders ({ORDER_COLUMNS}) SELECT {ORDER_COLUMNS} FROM import_orders
+            ON CONFLICT DO NOTHING RETURNING id
+         ), events AS (
+            INSERT INTO order_events (order_id, kind, detail, actor, created_at)
+            SELECT s.id, 'created', s.detail, $1, s.created_at
+              FROM import_orders s JOIN created USING (id)
+         ), jobs AS (
+            INSERT INTO outbox_jobs (kind, order_id, state, attempts, run_at, created_at, updated_at)
+            SELECT 'place_order', s.id, 'pending', 0, s.created_at, s.created_at, s.created_at
+              FROM import_orders s JOIN created USING (id)
+             WHERE s.submission = '{queued}'
+         )
+         SELECT id FROM created",
+        queued = Submission::Queued.as_str()
+    )
+}
+
+/// `orders` in COPY text format, with the detail of each one's "created" event.
+fn pg_rows(orders: &[(u64, Order)]) -> Vec<u8> {
+    let mut rows = CopyText::default();
+    for (_, o) in orders {
+        rows.text(&o.id)
+            .text(&o.owner)
+            .text(&o.idempotency_key)
+            .text(&o.request_hash)
+            .text(&o.vendor_id)
+            .text(&o.vendor_key)
+            .text(&o.customer_id)
+            .text(&o.brand_id)
+            .int(o.amount.minor_units())
+            .text(o.amount.currency().code())
+            .text(o.submission.as_str())
+            .text(o.gl_state.as_str())
+            .opt(o.vendor_order_id.as_deref())
+            .opt(o.vendor_status.as_deref())
+            .opt(o.attention_reason.as_deref())
+            .text(&o.source)
+            .time(o.created_at)
+            .time(o.updated_at)
+            .text(&created_detail(o));
+        rows.end_row();
+    }
+    rows.into_bytes()
+}
 
 /// Checked orders with the line each came from, or why the file must not be stored after all.
 pub type OrderBatch = Result<Vec<(u64, Order)>, String>;
@@ -112,6 +179,7 @@ pub async fn import_orders(
     // PostgreSQL plans each batch afresh: a cached plan made while the table was small (a
     // sequential scan) would be kept as it grows. SQLite keeps its prepared statements.
     let cache = matches!(db, Db::Sqlite(_));
+    let postgres = !cache;
     let imported = on_db!(db, pool => {
         async {
             let mut tx = pool.begin_bulk().await?;
@@ -120,8 +188,15 @@ pub async fn import_orders(
             } else {
                 Vec::new()
             };
+            if write && postgres {
+                for sql in PG_STAGE {
+                    sqlx::query(sql).execute(&mut *tx).await?;
+                }
+            }
+            let (pg_write, mut staged) = (pg_write_sql(), false);
             let mut done = Imported::default();
-            while let Some(batch) = batches.recv().await {
+            let flush = if postgres { PG_FLUSH_ROWS } else { 1 };
+            while let Some(batch) = next_rows(&mut batches, flush).await {
                 let batch = batch.map_err(|what| StorageError::Conflict { what })?;
                 if batch.is_empty() {
                     continue;
@@ -132,7 +207,24 @@ pub async fn import_orders(
                 // is known nothing will be kept: later batches are only checked.
                 let writing = write && done.conflict_count == 0;
                 let mut inserted = std::collections::HashSet::new();
-                if writing {
+                if writing && postgres {
+                    if staged {
+                        sqlx::query("TRUNCATE import_orders").execute(&mut *tx).await?;
+                    }
+                    staged = true;
+                    tx.copy_in(
+                        &format!("COPY import_orders ({ORDER_COLUMNS}, detail) FROM STDIN"),
+                        pg_rows(&batch),
+                    )
+                    .await?;
+                    inserted = sqlx::query_scalar::<_, String>(&pg_write)
+                        .persistent(false)
+                        .bind(actor)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .collect();
+                } else if writing {
                     let mut sql = String::from(
                         "INSERT INTO orders (id, owner, idempotency_key, request_hash, vendor_id, vendor_key,
                             customer_id, brand_id, amount_minor, currency, submission, gl_state,
@@ -217,6 +309,16 @@ pub async fn import_orders(
                     continue;
                 }
                 done.created += created.len() as u64;
+                let queued = created
+                    .iter()
+                    .filter(|o| o.submission == Submission::Queued)
+                    .count();
+                done.to_place += queued as u64;
+                done.placed_elsewhere += (created.len() - queued) as u64;
+                if postgres {
+                    // The one statement above wrote their events and jobs too.
+                    continue;
+                }
                 let mut sql = String::from(
                     "INSERT INTO order_events (order_id, kind, detail, actor, created_at) VALUES ",
                 );
@@ -235,8 +337,6 @@ pub async fn import_orders(
                     .iter()
                     .filter(|o| o.submission == Submission::Queued)
                     .collect();
-                done.to_place += queued.len() as u64;
-                done.placed_elsewhere += (created.len() - queued.len()) as u64;
                 if !queued.is_empty() {
                     let mut sql = String::from(
                         "INSERT INTO outbox_jobs (kind, order_id, state, attempts, run_at, created_at, updated_at) VALUES ",
