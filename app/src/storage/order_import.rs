@@ -232,8 +232,8 @@ pub async fn import_orders(
                          VALUES ",
                     );
                     super::Placeholders::new(db).rows(&mut sql, batch.len(), 18);
-                    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
-                    let mut insert = sqlx::query_scalar::<_, String>(&sql).persistent(cache);
+                    sql.push_str(" ON CONFLICT DO NOTHING");
+                    let mut insert = sqlx::query(&sql).persistent(cache);
                     for (_, o) in &batch {
                         insert = insert
                             .bind(&o.id)
@@ -255,7 +255,21 @@ pub async fn import_orders(
                             .bind(o.created_at)
                             .bind(o.updated_at);
                     }
-                    inserted = insert.fetch_all(&mut *tx).await?.into_iter().collect();
+                    // The count, not RETURNING: SQLite hands each returned row across to this task
+                    // on its own, a million wake-ups for a million orders. The ids are new, so
+                    // when some rows did not go in, the ones that did are those now stored.
+                    let written = insert.execute(&mut *tx).await?.rows_affected();
+                    if written == batch.len() as u64 {
+                        inserted = batch.iter().map(|(_, o)| o.id.clone()).collect();
+                    } else if written > 0 {
+                        let mut sql = String::from("SELECT id FROM orders WHERE id IN ");
+                        super::Placeholders::new(db).tuple(&mut sql, batch.len());
+                        let mut stored = sqlx::query_scalar::<_, String>(&sql).persistent(cache);
+                        for (_, o) in &batch {
+                            stored = stored.bind(&o.id);
+                        }
+                        inserted = stored.fetch_all(&mut *tx).await?.into_iter().collect();
+                    }
                 }
                 let left: Vec<&(u64, Order)> =
                     batch.iter().filter(|(_, o)| !inserted.contains(&o.id)).collect();
