@@ -4,6 +4,8 @@
 -- owning role: then it cannot disable the triggers that keep audit_log append-only.
 
 GRANT CONNECT ON DATABASE giftrecon TO giftrecon_app;
+-- Bulk imports copy their rows into temporary tables (PUBLIC may have lost this right).
+GRANT TEMPORARY ON DATABASE giftrecon TO giftrecon_app;
 GRANT USAGE ON SCHEMA public TO giftrecon_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO giftrecon_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO giftrecon_app;

@@ -94,6 +94,9 @@ async fn the_app_role_cannot_change_the_audit_trail_but_runs_the_app() {
         stderr(&unknown)
     );
 
+    // A hardened database: no temporary tables for PUBLIC. The app role gets its own right.
+    let database: String = app::on_db!(&owner, p => sqlx::query_scalar("SELECT current_database()::text").fetch_one(p).await).unwrap();
+    app::on_db!(&owner, p => sqlx::query(&format!("REVOKE TEMPORARY ON DATABASE \"{database}\" FROM PUBLIC")).execute(p).await.map(|_| ())).unwrap();
     let out = owner_db.cli(&["db", "grant-app-role", &role.name]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -186,12 +189,28 @@ async fn the_app_role_cannot_change_the_audit_trail_but_runs_the_app() {
         401
     );
     // The CLI as the role too (it finds the schema current and does not try to migrate).
+    // Imports too: they copy their rows through temporary tables.
+    let dir = app.test_db.dir.path();
+    std::fs::write(
+        dir.join("orders.csv"),
+        "idempotency_key,customer_id,brand_id,amount,currency,status,created_at\n\
+         k-1,c-1,amazon-us,50,USD,completed,2026-12-01T10:00:00Z\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("vendor.csv"),
+        "vendor_order_id,idempotency_key,amount,currency,status,created_at\n\
+         V-1,k-1,50,USD,completed,2026-12-01T10:00:00Z\n",
+    )
+    .unwrap();
     for args in [
         &["token", "create", "--name", "svc"][..],
         &["vendor", "add", "acme"][..],
+        &["import", "orders", "orders.csv", "--vendor", "acme"][..],
+        &["import", "vendor", "vendor.csv", "--vendor", "acme"][..],
         &["audit", "verify"][..],
     ] {
-        let out = crate::helpers::run_cli(app.test_db.dir.path(), Some(&role.url()), args, None);
+        let out = crate::helpers::run_cli(dir, Some(&role.url()), args, None);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
     // Stale sessions and failures are purged as the role (DELETE on those tables).

@@ -81,6 +81,9 @@ pub async fn grant_app_role(db: &Db, role: &str) -> Result<i64, AppRoleError> {
     let (r, d, s) = (quote(role), quote(&database), quote(&schema));
     let statements = [
         format!("GRANT CONNECT ON DATABASE {d} TO {r}"),
+        // Bulk imports copy their rows into temporary tables; a hardened database may have
+        // taken this from PUBLIC.
+        format!("GRANT TEMPORARY ON DATABASE {d} TO {r}"),
         format!("GRANT USAGE ON SCHEMA {s} TO {r}"),
         format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {r}"),
         format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {r}"),
