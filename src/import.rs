@@ -1,7 +1,8 @@
 //! `giftrecon import orders FILE --vendor V`: internal orders from CSV, all or nothing.
 //!
-//! Every row is checked before anything is stored; a file with any bad row is refused whole,
-//! with each bad line named (up to 100). Importing the same file again creates nothing: rows are
+//! The file is read once: every row is checked as it is read and written in batches into one
+//! transaction, which commits only if every row was good; a file with any bad row is refused
+//! whole, with each bad line named (up to 100), and nothing of it is stored. Importing the same file again creates nothing: rows are
 //! keyed by (owner, idempotency key), and a key reused for a different order is refused.
 
 use std::collections::hash_map::Entry;
@@ -16,7 +17,8 @@ use app::storage::order_import::{self, OrderBatch, BATCH_ROWS};
 use app::storage::orders::{self, ExternalPlacement, Order, Source};
 use app::storage::vendors::{self, Vendor};
 use app::storage::{brands, Db, StorageError};
-use tokio::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::csv_input::{self, hash64};
 use crate::file_import::{ImportError, LineError};
@@ -147,33 +149,46 @@ impl Reader {
     }
 }
 
-/// The first pass: every row checked, nothing stored.
+/// What reading the file found wrong.
 struct Checked {
     bad: Vec<LineError>,
     bad_rows: u64,
-    /// Lines that repeat an earlier line's order exactly: one order.
-    repeats: HashSet<u64>,
-    /// Distinct orders (idempotency keys) in the file.
-    orders: u64,
-    sha256: String,
 }
 
-fn check(reader: &Reader) -> Result<Checked, String> {
-    let (mut bad, mut bad_rows, mut repeats) = (Vec::new(), 0u64, HashSet::new());
+/// Reads the file once: checks every row and sends the good ones, each order once, in batches to
+/// be written. At the first bad row it clears `writing`: nothing will be stored, but the good
+/// rows after it are still sent, so keys imported before for a different order are named too.
+/// Sends the file's SHA-256 on `verdict` only when the whole file was read and every row is good.
+/// `Err` when the file as a whole cannot be read.
+fn read_and_check(
+    reader: &Reader,
+    batches: mpsc::Sender<OrderBatch>,
+    writing: &AtomicBool,
+    verdict: oneshot::Sender<String>,
+) -> Result<Checked, String> {
+    let (mut bad, mut bad_rows) = (Vec::new(), 0u64);
     // idempotency key (hashed) → (first line, hash of the order's fingerprint)
-    let mut seen: HashMap<u64, (u64, u64)> = HashMap::new();
+    let mut seen: HashMap<u64, (u64, u64)> = csv_input::seen_map(&reader.path);
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut writer_gone = false;
     let sha256 = reader.rows(|line, row| {
+        if writer_gone {
+            return;
+        }
         let problem = match row {
             Err(e) => Some(e),
             Ok(order) => match seen.entry(hash64(order.idempotency_key.as_str())) {
                 Entry::Vacant(v) => {
                     v.insert((line, hash64(order.request_hash.as_str())));
+                    batch.push((line, order));
+                    if batch.len() == BATCH_ROWS {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                        writer_gone = batches.blocking_send(full).is_err();
+                    }
                     None
                 }
-                Entry::Occupied(o) if o.get().1 == hash64(order.request_hash.as_str()) => {
-                    repeats.insert(line);
-                    None
-                }
+                // The same order again: one order.
+                Entry::Occupied(o) if o.get().1 == hash64(order.request_hash.as_str()) => None,
                 Entry::Occupied(o) => Some(format!(
                     "idempotency_key: {:?} is also on line {} with a different order",
                     order.idempotency_key,
@@ -182,6 +197,7 @@ fn check(reader: &Reader) -> Result<Checked, String> {
             },
         };
         if let Some(error) = problem {
+            writing.store(false, Ordering::Release);
             bad_rows += 1;
             if bad.len() < MAX_REPORTED {
                 bad.push(LineError {
@@ -191,18 +207,20 @@ fn check(reader: &Reader) -> Result<Checked, String> {
             }
         }
     })?;
-    Ok(Checked {
-        bad,
-        bad_rows,
-        repeats,
-        orders: seen.len() as u64,
-        sha256,
-    })
+    if !batch.is_empty() && !writer_gone {
+        let _ = batches.blocking_send(batch);
+    }
+    drop(batches);
+    if bad_rows == 0 && !writer_gone {
+        let _ = verdict.send(sha256);
+    }
+    Ok(Checked { bad, bad_rows })
 }
 
-/// Imports an orders file in two streaming passes: check every row, then write them in
-/// batches in one transaction. Memory stays flat whatever the file's size. `file_name` is what
-/// the import log and messages call it (the path for the CLI, the uploaded name otherwise).
+/// Imports an orders file in one streaming pass: each row is checked as it is read and written
+/// in batches into one transaction, which commits only if every row was good. Memory stays flat
+/// whatever the file's size. `file_name` is what the import log and messages call it (the path
+/// for the CLI, the uploaded name otherwise).
 pub async fn import_orders(
     db: &Db,
     path: &Path,
@@ -231,35 +249,39 @@ pub async fn import_orders(
         owner: owner.to_string(),
         brands: Arc::new(brands),
     };
-
-    let first = reader.clone();
-    let checked = tokio::task::spawn_blocking(move || check(&first))
-        .await
-        .context("the file check stopped")?
-        .map_err(refused)?;
-    let write = checked.bad_rows == 0;
     let origin = order_import::FileOrigin {
         vendor_id: reader.vendor.id.as_str().to_string(),
         file_name: name.clone(),
-        sha256: checked.sha256.clone(),
-        orders: checked.orders,
     };
-    let imported = second_pass(
+
+    let (batches, received) = mpsc::channel::<OrderBatch>(4);
+    let (verdict, sha256) = oneshot::channel::<String>();
+    let writing = Arc::new(AtomicBool::new(true));
+    let reading = {
+        let (reader, writing) = (reader.clone(), Arc::clone(&writing));
+        tokio::task::spawn_blocking(move || read_and_check(&reader, batches, &writing, verdict))
+    };
+    let imported = order_import::import_orders(
         db,
-        &reader,
-        checked.repeats,
-        checked.sha256,
-        write,
+        &reader.owner,
         actor,
+        received,
+        MAX_REPORTED,
+        &writing,
         &origin,
+        async { sha256.await.ok() },
     )
     .await;
+    let checked = reading
+        .await
+        .context("the file reader stopped")?
+        .map_err(refused)?;
     let imported = match imported {
         Ok(i) => i,
         Err(StorageError::Conflict { what }) => return Err(refused(what)),
         Err(e) => return Err(e.into()),
     };
-    if !write || imported.conflict_count > 0 {
+    if checked.bad_rows > 0 || imported.conflict_count > 0 {
         // Every bad line at once: those of the file itself and keys imported before.
         let mut bad = checked.bad;
         bad.extend(
@@ -284,67 +306,6 @@ pub async fn import_orders(
         to_place: imported.to_place,
         placed_elsewhere: imported.placed_elsewhere,
     })
-}
-
-/// Reads the file again and streams its good rows to the database in batches (writing them
-/// only with `write`); a file that changed since the first pass stores nothing.
-async fn second_pass(
-    db: &Db,
-    reader: &Reader,
-    repeats: HashSet<u64>,
-    expected_sha: String,
-    write: bool,
-    actor: &str,
-    origin: &order_import::FileOrigin,
-) -> Result<order_import::Imported, StorageError> {
-    let (tx, rx) = mpsc::channel::<OrderBatch>(4);
-    let second = reader.clone();
-    let producer = tokio::task::spawn_blocking(move || {
-        let mut batch = Vec::with_capacity(BATCH_ROWS);
-        let mut failed = false;
-        let sha = second.rows(|line, row| {
-            if failed {
-                return;
-            }
-            match row {
-                Ok(_) if repeats.contains(&line) => {}
-                Ok(order) => {
-                    batch.push((line, order));
-                    if batch.len() == BATCH_ROWS {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-                        failed = tx.blocking_send(Ok(full)).is_err();
-                    }
-                }
-                // Known bad rows are skipped when only looking for conflicts.
-                Err(_) if !write => {}
-                Err(e) => {
-                    failed = true;
-                    let _ = tx.blocking_send(Err(format!(
-                        "the file changed while it was imported (line {line}: {e})"
-                    )));
-                }
-            }
-        });
-        if failed || (!batch.is_empty() && tx.blocking_send(Ok(batch)).is_err()) {
-            return;
-        }
-        // Only a file read to the end, unchanged, may be committed.
-        let verdict = match sha {
-            Ok(sha) if sha == expected_sha => return,
-            Ok(_) => "the file changed while it was imported".to_string(),
-            Err(e) => e,
-        };
-        let _ = tx.blocking_send(Err(verdict));
-    });
-    let imported =
-        order_import::import_orders(db, &reader.owner, actor, rx, MAX_REPORTED, write, origin)
-            .await;
-    if producer.await.is_err() {
-        return Err(StorageError::Conflict {
-            what: "the file reader stopped".into(),
-        });
-    }
-    imported
 }
 
 fn parse_row(

@@ -1,14 +1,13 @@
 //! `giftrecon import vendor FILE --vendor V` and `POST /api/v1/vendors/{V}/files`: a vendor's
-//! reconciliation file into vendor records, all or nothing, in two streaming passes.
+//! reconciliation file into vendor records, all or nothing, in one streaming pass.
 //!
-//! The first pass reads and checks every row (nothing is written); a file with any bad row is
-//! refused with every bad line named (the first 100). The second pass reads the file again and
-//! streams its rows to the database in batches, in one transaction, from a reading thread (so
-//! parsing and writing overlap and memory stays flat). The file's SHA-256 of both passes must
-//! agree, or nothing is stored.
+//! A reading thread checks every row as it reads it and streams the good ones to the database in
+//! batches, in one transaction (so parsing and writing overlap and memory stays flat). A file with
+//! any bad row is refused with every bad line named (the first 100): the reader stops sending at
+//! the first, reads on to name the rest, and the transaction rolls back, so nothing is stored.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -18,7 +17,7 @@ use app::storage::imports::{self, Batch, FileRecord, ImportRecord, NewImport, BA
 use app::storage::{vendors, Db, StorageError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::csv_input::{hash64, HashedFile};
+use crate::csv_input::{self, hash64, HashedFile};
 use crate::file_import::ImportError;
 use crate::vendor_file::{self, ColumnMap, LineError, VendorRow};
 
@@ -93,31 +92,47 @@ fn row_digest(row: &VendorRow) -> u64 {
     ))
 }
 
-/// The first pass: every row checked, nothing stored.
+/// What reading the file found wrong.
 struct Checked {
     bad: Vec<LineError>,
     bad_rows: u64,
-    /// Lines that repeat an earlier line exactly: written once.
-    repeats: HashSet<u64>,
-    sha256: String,
 }
 
-fn check_file(path: &Path, format: FileFormat, columns: &ColumnMap) -> Result<Checked, String> {
-    let (mut bad, mut bad_rows, mut repeats) = (Vec::new(), 0u64, HashSet::new());
+/// Reads the file once: checks every row and sends the good ones in batches to be written, a
+/// line that repeats an earlier one exactly only once. From the first bad row on nothing more is
+/// sent, but every row is still checked, so the refusal names every bad line. Sends the file's
+/// SHA-256 on `verdict` only when the whole file was read and every row is good: without it the
+/// writer stores nothing. `Err` when the file as a whole cannot be read.
+fn read_and_check(
+    path: &Path,
+    format: FileFormat,
+    columns: &ColumnMap,
+    mapping: &StatusMapping,
+    batches: mpsc::Sender<Batch>,
+    verdict: oneshot::Sender<String>,
+) -> Result<Checked, String> {
+    let (mut bad, mut bad_rows) = (Vec::new(), 0u64);
     // vendor order id (hashed) → (first line, digest of its values)
-    let mut seen: HashMap<u64, (u64, u64)> = HashMap::new();
+    let mut seen: HashMap<u64, (u64, u64)> = csv_input::seen_map(path);
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut sending = true;
     let sha256 = read_rows(path, format, columns, |row| {
         let problem = match row {
             Err(e) => Some(e),
             Ok(row) => match seen.entry(hash64(row.vendor_order_id.as_str())) {
                 Entry::Vacant(v) => {
                     v.insert((row.line, row_digest(&row)));
+                    if sending {
+                        batch.push(to_record(row, mapping));
+                        if batch.len() == BATCH_ROWS {
+                            let full =
+                                std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                            sending = batches.blocking_send(full).is_ok();
+                        }
+                    }
                     None
                 }
-                Entry::Occupied(o) if o.get().1 == row_digest(&row) => {
-                    repeats.insert(row.line);
-                    None
-                }
+                Entry::Occupied(o) if o.get().1 == row_digest(&row) => None,
                 Entry::Occupied(o) => Some(LineError {
                     line: row.line,
                     reason: format!(
@@ -129,18 +144,21 @@ fn check_file(path: &Path, format: FileFormat, columns: &ColumnMap) -> Result<Ch
             },
         };
         if let Some(e) = problem {
+            sending = false;
             bad_rows += 1;
             if bad.len() < MAX_REPORTED {
                 bad.push(e);
             }
         }
     })?;
-    Ok(Checked {
-        bad,
-        bad_rows,
-        repeats,
-        sha256,
-    })
+    if sending && !batch.is_empty() {
+        sending = batches.blocking_send(batch).is_ok();
+    }
+    drop(batches);
+    if sending && bad_rows == 0 {
+        let _ = verdict.send(sha256);
+    }
+    Ok(Checked { bad, bad_rows })
 }
 
 fn to_record(row: VendorRow, mapping: &StatusMapping) -> FileRecord {
@@ -186,11 +204,29 @@ pub async fn import_vendor_file(
         },
     };
 
+    // One pass: a reading thread checks every row and feeds the good ones to the one writing
+    // transaction, which commits only if the whole file turns out good.
     let owned: PathBuf = path.to_path_buf();
-    let (p, c) = (owned.clone(), columns.clone());
-    let checked = tokio::task::spawn_blocking(move || check_file(&p, format, &c))
+    let (batches, received) = mpsc::channel::<Batch>(4);
+    let (verdict, sha256) = oneshot::channel::<String>();
+    let mapping = vendor.status_mapping.clone();
+    let reading = tokio::task::spawn_blocking(move || {
+        read_and_check(&owned, format, &columns, &mapping, batches, verdict)
+    });
+    let import = NewImport {
+        vendor_id: vendor_id.as_str().to_string(),
+        file_name: file_name.to_string(),
+        actor: actor.to_string(),
+    };
+    let sha256 = async {
+        sha256
+            .await
+            .map_err(|_| "the file has bad lines or could not be read to the end".to_string())
+    };
+    let stored = imports::import_vendor_file(db, &import, received, sha256).await;
+    let checked = reading
         .await
-        .context("the file check stopped")?
+        .context("the file reader stopped")?
         .map_err(refused)?;
     if checked.bad_rows > 0 {
         return Err(ImportError::Refused {
@@ -200,57 +236,6 @@ pub async fn import_vendor_file(
             bad_rows: checked.bad_rows,
         });
     }
-
-    // The second pass: a reading thread feeds batches to the one writing transaction.
-    let (tx, rx) = mpsc::channel::<Batch>(4);
-    let (sha_tx, sha_rx) = oneshot::channel::<Result<String, String>>();
-    let mapping = vendor.status_mapping.clone();
-    let (repeats, expected_sha) = (checked.repeats, checked.sha256);
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut batch = Vec::with_capacity(BATCH_ROWS);
-        let mut failed = false;
-        let result = read_rows(&owned, format, &columns, |row| {
-            if failed {
-                return;
-            }
-            match row {
-                Ok(row) if repeats.contains(&row.line) => {}
-                Ok(row) => {
-                    batch.push(to_record(row, &mapping));
-                    if batch.len() == BATCH_ROWS {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-                        failed = tx.blocking_send(Ok(full)).is_err();
-                    }
-                }
-                Err(e) => {
-                    failed = true;
-                    let _ = tx.blocking_send(Err(format!(
-                        "the file changed while it was imported ({e})"
-                    )));
-                }
-            }
-        });
-        if !failed && !batch.is_empty() {
-            let _ = tx.blocking_send(Ok(batch));
-        }
-        drop(tx);
-        let _ = sha_tx.send(result);
-    });
-    let import = NewImport {
-        vendor_id: vendor_id.as_str().to_string(),
-        file_name: file_name.to_string(),
-        actor: actor.to_string(),
-    };
-    let sha = async {
-        match sha_rx.await {
-            Ok(Ok(sha)) if sha == expected_sha => Ok(sha),
-            Ok(Ok(_)) => Err("the file changed while it was imported".to_string()),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err("the file could not be read to the end".to_string()),
-        }
-    };
-    let stored = imports::import_vendor_file(db, &import, rx, sha).await;
-    reader.await.context("the file reader stopped")?;
     match stored {
         Ok(record) => Ok(VendorImportSummary(record)),
         Err(StorageError::Conflict { what }) => Err(refused(what)),

@@ -9,6 +9,7 @@ on_both_backends!(
     import_orders_handles_spreadsheet_quirks,
     a_large_import_leaves_the_indexes_as_they_were,
     imports_store_text_exactly_as_the_file_has_it,
+    a_bad_row_after_many_good_ones_stores_nothing,
 );
 
 fn setup(db: &TestDb) {
@@ -307,4 +308,49 @@ async fn imports_store_text_exactly_as_the_file_has_it(db: TestDb) {
             ),
         ]
     );
+}
+
+/// Both imports write while they read: a bad last row, after more good rows than either
+/// database takes per batch, must still leave nothing behind.
+async fn a_bad_row_after_many_good_ones_stores_nothing(db: TestDb) {
+    setup(&db);
+    const GOOD: usize = 10_600;
+    let mut orders =
+        String::from("idempotency_key,customer_id,brand_id,amount,currency,status,created_at\n");
+    let mut vendor =
+        String::from("vendor_order_id,idempotency_key,amount,currency,status,created_at\n");
+    for i in 0..GOOD {
+        orders.push_str(&format!(
+            "k-{i},c-{i},amazon-us,10,USD,completed,2026-12-01T10:00:00Z\n"
+        ));
+        vendor.push_str(&format!(
+            "V-{i},k-{i},10,USD,completed,2026-12-01T10:00:00Z\n"
+        ));
+    }
+    orders.push_str("k-last,c-1,amazon-us,ten,USD,completed,2026-12-01T10:00:00Z\n");
+    vendor.push_str("V-last,k-last,10,USD,completed,yesterday\n");
+    std::fs::write(db.dir.path().join("orders.csv"), orders).unwrap();
+    std::fs::write(db.dir.path().join("vendor.csv"), vendor).unwrap();
+    let bad_line = format!("line {}", GOOD + 2);
+
+    let refused =
+        assert_one_line_error(&db.cli(&["import", "orders", "orders.csv", "--vendor", "acme"]));
+    assert!(
+        refused.contains(&format!("{bad_line}: amount")),
+        "{refused}"
+    );
+    let refused =
+        assert_one_line_error(&db.cli(&["import", "vendor", "vendor.csv", "--vendor", "acme"]));
+    assert!(
+        refused.contains(&format!("{bad_line}: created_at")),
+        "{refused}"
+    );
+
+    let pool = db.connect().await;
+    let left: (i64, i64, i64, i64) = app::on_db!(&pool, p => sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM orders), (SELECT COUNT(*) FROM order_events),
+                (SELECT COUNT(*) FROM vendor_records), (SELECT COUNT(*) FROM imports)")
+        .fetch_one(p).await)
+    .unwrap();
+    assert_eq!(left, (0, 0, 0, 0));
 }

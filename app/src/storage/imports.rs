@@ -1,8 +1,8 @@
 //! Vendor files into vendor records, all or nothing, and the log of every file imported.
 //!
-//! The caller checks the whole file first, then streams its rows here in batches. Every batch is
-//! written in one transaction with the import's log row; a batch that reports an error (the file
-//! changed between the check and the write, say) rolls everything back. Rows are upserted by
+//! The caller checks each row as it reads the file and streams the good ones here in batches.
+//! Every batch is written in one transaction with the import's log row, committed only when the
+//! caller confirms the whole file was good. Rows are upserted by
 //! (vendor, vendor order id): a new record is inserted, a record whose values changed is updated
 //! (its previous values go to `vendor_record_history`), a record seen before with the same values,
 //! or an older version of it (by `updated_at`), changes nothing. SQLite binds each batch into a
@@ -54,8 +54,8 @@ pub struct ImportRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// A batch of rows, or the reason the file must not be stored after all.
-pub type Batch = Result<Vec<FileRecord>, String>;
+/// A batch of checked rows.
+pub type Batch = Vec<FileRecord>;
 
 /// Rows per INSERT statement (15 values each; well under both engines' parameter limits).
 pub const BATCH_ROWS: usize = 500;
@@ -202,8 +202,9 @@ fn pg_rows(vendor_id: &str, now: DateTime<Utc>, records: &[FileRecord]) -> Vec<u
 }
 
 /// Writes every batch from `batches` and the import's log row in one transaction; `sha256` is
-/// asked for only after the last batch (the caller hashes the bytes it streamed). Nothing is
-/// stored when a batch is an `Err` or the channel closes without `finish` having been sent.
+/// awaited only after the last batch (the caller hashes the bytes it streamed, and checks every
+/// row as it goes). Nothing is stored when `sha256` gives an `Err`: the file turned out bad, or
+/// could not be read to the end.
 pub async fn import_vendor_file(
     db: &Db,
     import: &NewImport,
@@ -227,7 +228,6 @@ pub async fn import_vendor_file(
             let pg_upsert = format!("{} RETURNING (xmax = 0)", upsert_sql(db, Source::Stage));
             let flush = if cache { 1 } else { PG_FLUSH_ROWS };
             while let Some(batch) = next_rows(&mut batches, flush).await {
-                let batch = batch.map_err(abort)?;
                 if batch.is_empty() {
                     continue;
                 }

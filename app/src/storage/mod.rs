@@ -478,23 +478,19 @@ impl CopyIn for sqlx::PgConnection {
 }
 
 /// The next batch from a channel of batches, joined with the ones after it until it holds at
-/// least `rows` rows or the channel ends; an error batch ends the join and is returned alone.
+/// least `rows` rows or the channel ends.
 pub(crate) async fn next_rows<T>(
-    batches: &mut tokio::sync::mpsc::Receiver<Result<Vec<T>, String>>,
+    batches: &mut tokio::sync::mpsc::Receiver<Vec<T>>,
     rows: usize,
-) -> Option<Result<Vec<T>, String>> {
-    let mut joined = match batches.recv().await? {
-        Ok(batch) => batch,
-        Err(e) => return Some(Err(e)),
-    };
+) -> Option<Vec<T>> {
+    let mut joined = batches.recv().await?;
     while joined.len() < rows {
         match batches.recv().await {
-            Some(Ok(batch)) => joined.extend(batch),
-            Some(Err(e)) => return Some(Err(e)),
+            Some(batch) => joined.extend(batch),
             None => break,
         }
     }
-    Some(Ok(joined))
+    Some(joined)
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tokio::sync::mpsc;
 
 use super::audit::{AuditAppend, AuditEvent};
@@ -84,8 +86,8 @@ fn pg_rows(orders: &[(u64, Order)]) -> Vec<u8> {
     rows.into_bytes()
 }
 
-/// Checked orders with the line each came from, or why the file must not be stored after all.
-pub type OrderBatch = Result<Vec<(u64, Order)>, String>;
+/// Checked orders with the line each came from.
+pub type OrderBatch = Vec<(u64, Order)>;
 
 /// What a streamed import did (or, with conflicts, would not do).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -100,17 +102,11 @@ pub struct Imported {
     pub conflict_count: u64,
 }
 
-/// Writes every batch in one transaction; rolls back if any key conflicts or a batch is an error.
-/// With `write` false it only looks for conflicts (for a file already known to be refused, so
-/// the refusal can name every bad line at once).
 /// The file an import came from, for the import log.
 #[derive(Clone, Debug)]
 pub struct FileOrigin {
     pub vendor_id: String,
     pub file_name: String,
-    pub sha256: String,
-    /// Distinct orders in the file, as the first pass counted them.
-    pub orders: u64,
 }
 
 /// Orders a file must hold before a SQLite import may build the tables' secondary indexes after
@@ -118,27 +114,18 @@ pub struct FileOrigin {
 /// page cache, and inserting into them costs little.
 const DEFER_INDEXES_FROM: u64 = 100_000;
 
-/// On SQLite, for an import of at least [`DEFER_INDEXES_FROM`] orders into a table holding no
-/// more orders than that: drops the non-unique indexes of `orders` and `order_events` inside the
-/// import's transaction and returns their definitions, to be created again just before the
-/// commit. A million rows go into each B-tree in random key order, nearly every insert a page
-/// missed and written; building an index afterwards is one sort. At a million orders the import
-/// took 34.1 s against 46.7 s (three alternating runs each; peak RSS 181 MiB against 173 MiB).
-/// The unique indexes stay, so a key already imported is still found. Readers keep the indexes
-/// throughout (they see the transaction only once it commits), and a rollback puts them back.
-macro_rules! defer_indexes {
-    ($db:expr, $tx:expr, $orders:expr) => {
+/// On SQLite, once an import has written at least [`DEFER_INDEXES_FROM`] orders and at least as
+/// many as the table held before it: drops the non-unique indexes of `orders` and
+/// `order_events` inside the import's transaction and returns their definitions, to be created
+/// again just before the commit. A million rows go into each B-tree in random key order, nearly
+/// every insert a page missed and written; building an index afterwards is one sort. At a
+/// million orders the import took 34.1 s against 46.7 s (three alternating runs each; peak RSS
+/// 181 MiB against 173 MiB). The unique indexes stay, so a key already imported is still found.
+/// Readers keep the indexes throughout (they see the transaction only once it commits), and a
+/// rollback puts them back.
+macro_rules! drop_secondary_indexes {
+    ($tx:expr) => {
         async {
-            if !matches!($db, Db::Sqlite(_)) || $orders < DEFER_INDEXES_FROM {
-                return Ok::<Vec<String>, sqlx::Error>(Vec::new());
-            }
-            // The highest rowid: what the table holds, give or take deletions, without a scan.
-            let held: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(rowid), 0) FROM orders")
-                .fetch_one(&mut *$tx)
-                .await?;
-            if u64::try_from(held).unwrap_or(u64::MAX) > $orders {
-                return Ok(Vec::new());
-            }
             let indexes: Vec<(String, String)> = sqlx::query_as(
                 "SELECT name, sql FROM sqlite_master
                   WHERE type = 'index' AND tbl_name IN ('orders', 'order_events')
@@ -161,11 +148,18 @@ macro_rules! defer_indexes {
                     .execute(&mut *$tx)
                     .await?;
             }
-            Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
+            Ok::<Vec<String>, sqlx::Error>(indexes.into_iter().map(|(_, sql)| sql).collect())
         }
     };
 }
 
+/// Writes the batches of checked orders in one transaction and logs the import.
+///
+/// The file is read while it is written: whoever feeds `batches` clears `writing` at the file's
+/// first bad row, after which nothing more is written and later batches are only looked up, so
+/// the refusal can name the keys imported before for a different order beside the file's own
+/// bad lines. Once the channel ends, `sha256` gives the file's digest if the whole file was read
+/// and good; only then, and with no conflicting key, does the transaction commit.
 #[allow(clippy::too_many_arguments)]
 pub async fn import_orders(
     db: &Db,
@@ -173,8 +167,9 @@ pub async fn import_orders(
     actor: &str,
     mut batches: mpsc::Receiver<OrderBatch>,
     max_reported: usize,
-    write: bool,
+    writing: &AtomicBool,
     origin: &FileOrigin,
+    sha256: impl std::future::Future<Output = Option<String>>,
 ) -> Result<Imported, StorageError> {
     // PostgreSQL plans each batch afresh: a cached plan made while the table was small (a
     // sequential scan) would be kept as it grows. SQLite keeps its prepared statements.
@@ -183,12 +178,17 @@ pub async fn import_orders(
     let imported = on_db!(db, pool => {
         async {
             let mut tx = pool.begin_bulk().await?;
-            let deferred = if write {
-                defer_indexes!(db, tx, origin.orders).await?
-            } else {
-                Vec::new()
-            };
-            if write && postgres {
+            // SQLite: the orders written before the indexes are built afterwards instead.
+            let mut defer_at = None;
+            if !postgres {
+                // The highest rowid: what the table holds, give or take deletions, no scan.
+                let held: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(rowid), 0) FROM orders")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                defer_at = Some(DEFER_INDEXES_FROM.max(u64::try_from(held).unwrap_or(0)));
+            }
+            let mut deferred = Vec::new();
+            if postgres {
                 for sql in PG_STAGE {
                     sqlx::query(sql).execute(&mut *tx).await?;
                 }
@@ -197,7 +197,6 @@ pub async fn import_orders(
             let mut done = Imported::default();
             let flush = if postgres { PG_FLUSH_ROWS } else { 1 };
             while let Some(batch) = next_rows(&mut batches, flush).await {
-                let batch = batch.map_err(|what| StorageError::Conflict { what })?;
                 if batch.is_empty() {
                     continue;
                 }
@@ -205,7 +204,7 @@ pub async fn import_orders(
                 // Insert first (a fresh import then needs no lookups at all); only the rows that
                 // did not go in are looked up, to tell a repeat from a conflict. Once a conflict
                 // is known nothing will be kept: later batches are only checked.
-                let writing = write && done.conflict_count == 0;
+                let writing = writing.load(Ordering::Acquire) && done.conflict_count == 0;
                 let mut inserted = std::collections::HashSet::new();
                 if writing && postgres {
                     if staged {
@@ -323,6 +322,10 @@ pub async fn import_orders(
                     continue;
                 }
                 done.created += created.len() as u64;
+                if defer_at.is_some_and(|at| done.created >= at) {
+                    defer_at = None;
+                    deferred = drop_secondary_indexes!(tx).await?;
+                }
                 let queued = created
                     .iter()
                     .filter(|o| o.submission == Submission::Queued)
@@ -370,41 +373,43 @@ pub async fn import_orders(
                     jobs.execute(&mut *tx).await?;
                 }
             }
-            if !write || done.conflict_count > 0 {
+            let sha256 = sha256.await;
+            let Some(sha256) = sha256.filter(|_| done.conflict_count == 0) else {
                 tx.rollback().await?;
-            } else {
-                let event = AuditEvent::new(actor, "orders_imported", format!("owner:{owner}"))
-                    .after(serde_json::json!({
-                        "rows": done.rows,
-                        "created": done.created,
-                        "already_imported": done.already_imported,
-                    }));
-                sqlx::query(
-                    "INSERT INTO imports (kind, vendor_id, file_name, sha256, rows_read, inserted,
-                        updated, unchanged, actor, created_at)
-                     VALUES ('orders', $1, $2, $3, $4, $5, 0, $6, $7, $8)",
-                )
-                .bind(&origin.vendor_id)
-                .bind(&origin.file_name)
-                .bind(&origin.sha256)
-                .bind(done.rows as i64)
-                .bind(done.created as i64)
-                .bind(done.already_imported as i64)
-                .bind(actor)
-                .bind(super::now_utc())
-                .execute(&mut *tx)
-                .await?;
-                tx.append_audit(&event).await?;
-                for sql in &deferred {
-                    sqlx::query(sql).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
+                return Ok::<(Imported, bool), StorageError>((done, false));
+            };
+            let event = AuditEvent::new(actor, "orders_imported", format!("owner:{owner}"))
+                .after(serde_json::json!({
+                    "rows": done.rows,
+                    "created": done.created,
+                    "already_imported": done.already_imported,
+                }));
+            sqlx::query(
+                "INSERT INTO imports (kind, vendor_id, file_name, sha256, rows_read, inserted,
+                    updated, unchanged, actor, created_at)
+                 VALUES ('orders', $1, $2, $3, $4, $5, 0, $6, $7, $8)",
+            )
+            .bind(&origin.vendor_id)
+            .bind(&origin.file_name)
+            .bind(&sha256)
+            .bind(done.rows as i64)
+            .bind(done.created as i64)
+            .bind(done.already_imported as i64)
+            .bind(actor)
+            .bind(super::now_utc())
+            .execute(&mut *tx)
+            .await?;
+            tx.append_audit(&event).await?;
+            for sql in &deferred {
+                sqlx::query(sql).execute(&mut *tx).await?;
             }
-            Ok::<Imported, StorageError>(done)
+            tx.commit().await?;
+            Ok((done, true))
         }
         .await
     })?;
-    if write && imported.conflict_count == 0 {
+    let (imported, committed) = imported;
+    if committed {
         super::analyze_after_bulk(db, "orders, order_events, outbox_jobs", imported.created).await;
     }
     Ok(imported)
