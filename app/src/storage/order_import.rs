@@ -109,9 +109,9 @@ pub struct FileOrigin {
     pub file_name: String,
 }
 
-/// Orders a file must hold before a SQLite import may build the tables' secondary indexes after
-/// the rows rather than row by row (see `defer_indexes!`). Below this the indexes fit the bulk
-/// page cache, and inserting into them costs little.
+/// Orders a SQLite import must have written before it builds the tables' secondary indexes
+/// after the rows rather than row by row (see `drop_secondary_indexes!`). Below this the indexes
+/// fit the bulk page cache, and inserting into them costs little.
 const DEFER_INDEXES_FROM: u64 = 100_000;
 
 /// On SQLite, once an import has written at least [`DEFER_INDEXES_FROM`] orders and at least as
