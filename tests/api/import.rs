@@ -10,6 +10,7 @@ on_both_backends!(
     a_large_import_leaves_the_indexes_as_they_were,
     imports_store_text_exactly_as_the_file_has_it,
     a_bad_row_after_many_good_ones_stores_nothing,
+    an_import_keeps_its_transaction_while_others_write,
 );
 
 fn setup(db: &TestDb) {
@@ -353,4 +354,67 @@ async fn a_bad_row_after_many_good_ones_stores_nothing(db: TestDb) {
         .fetch_one(p).await)
     .unwrap();
     assert_eq!(left, (0, 0, 0, 0));
+}
+
+/// An import reads before it first writes. On SQLite a transaction that has only read cannot
+/// start writing once another writer has committed (busy, whatever the timeout), so an import
+/// takes the write lock when it begins: a write from elsewhere waits for it instead.
+async fn an_import_keeps_its_transaction_while_others_write(db: TestDb) {
+    use app::domain::{Currency, IdempotencyKey, Money, OrderRequest, VendorId};
+    use app::storage::order_import::{self, FileOrigin};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    setup(&db);
+    let pool = db.connect().await;
+    let (batches, received) = tokio::sync::mpsc::channel(4);
+    let (verdict, sha256) = tokio::sync::oneshot::channel::<String>();
+    let writing = Arc::new(AtomicBool::new(true));
+    let import = {
+        let (pool, writing) = (pool.clone(), Arc::clone(&writing));
+        tokio::spawn(async move {
+            let origin = FileOrigin {
+                vendor_id: "acme".into(),
+                file_name: "concurrent.csv".into(),
+            };
+            let sha256 = async { sha256.await.ok() };
+            order_import::import_orders(
+                &pool, "import", "test", received, 100, &writing, &origin, sha256,
+            )
+            .await
+        })
+    };
+    // The import has begun before anyone else writes; then another writer commits a brand.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let other = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            app::on_db!(&pool, p => sqlx::query(
+                "INSERT INTO brands (vendor_id, brand_id, name, created_at)
+                 VALUES ('acme', 'starbucks', NULL, '2026-12-05T00:00:00Z')")
+                .execute(p).await.map(|_| ()))
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let request = OrderRequest::new(
+        IdempotencyKey::parse("k-1").unwrap(),
+        "c-1",
+        "amazon-us",
+        Money::parse("5", Currency::USD).unwrap(),
+        VendorId::parse("acme").unwrap(),
+    )
+    .unwrap();
+    let order =
+        app::storage::orders::build_order(&request, "import", app::storage::orders::Source::Import);
+    batches.send(vec![(2, order)]).await.unwrap();
+    drop(batches);
+    verdict.send("0".repeat(64)).unwrap();
+    let imported = import.await.unwrap().expect("the import commits");
+    assert_eq!(imported.created, 1);
+    other
+        .await
+        .unwrap()
+        .expect("the other write goes in after the import");
+    assert_eq!(app::storage::orders::count(&pool).await.unwrap(), 1);
 }

@@ -306,14 +306,17 @@ pub(crate) trait BulkBegin {
 impl BulkBegin for sqlx::SqlitePool {
     type Database = sqlx::Sqlite;
     /// On a connection of its own with the larger cache, closed afterwards rather than returned
-    /// to the pool, so the cache goes with it.
+    /// to the pool, so the cache goes with it. `BEGIN IMMEDIATE` takes the write lock at once
+    /// (waiting out another writer as any write does): an import reads before it first writes,
+    /// and a deferred transaction whose snapshot another writer committed past in between could
+    /// not start writing at all ("database is locked", whatever the busy timeout).
     async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         let mut conn = self.acquire().await?;
         conn.close_on_drop();
         sqlx::query(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB}"))
             .execute(&mut *conn)
             .await?;
-        sqlx::Transaction::begin(conn, None).await
+        sqlx::Transaction::begin(conn, Some("BEGIN IMMEDIATE".into())).await
     }
 }
 
