@@ -168,15 +168,6 @@ fn upsert_sql(db: &Db, source: Source) -> String {
     sql
 }
 
-fn existing_sql(db: &Db, rows: usize) -> String {
-    let mut params = super::Placeholders::new(db);
-    let mut sql = String::from("SELECT COUNT(*) FROM vendor_records WHERE vendor_id = ");
-    params.push(&mut sql);
-    sql.push_str(" AND vendor_order_id IN ");
-    params.tuple(&mut sql, rows);
-    sql
-}
-
 /// `records` of `vendor_id` in COPY text format, in the order of [`COLUMNS`].
 fn pg_rows(vendor_id: &str, now: DateTime<Utc>, records: &[FileRecord]) -> Vec<u8> {
     let mut rows = CopyText::default();
@@ -220,7 +211,17 @@ pub async fn import_vendor_file(
         async {
             let mut tx = pool.begin_bulk().await?;
             let (mut rows, mut inserted, mut updated) = (0i64, 0i64, 0i64);
-            let (mut upsert_full, mut existing_full) = (None::<String>, None::<String>);
+            let mut upsert_full = None::<String>;
+            // SQLite: the highest record id so far. Ids only grow and an update keeps its row's,
+            // so the records a batch inserted are those above it afterwards: one range read of
+            // the new rows instead of looking each of the batch's ids up beforehand. (The bulk
+            // transaction holds the write lock from its start, so no one else inserts.)
+            let mut last_id = 0i64;
+            if cache {
+                last_id = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM vendor_records")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            }
             if !cache {
                 sqlx::query(PG_STAGE).execute(&mut *tx).await?;
             }
@@ -262,17 +263,6 @@ pub async fn import_vendor_file(
                 } else {
                     upsert_sql(db, Source::Values(batch.len()))
                 };
-                let existing = if full {
-                    existing_full.get_or_insert_with(|| existing_sql(db, BATCH_ROWS)).clone()
-                } else {
-                    existing_sql(db, batch.len())
-                };
-                // SQLite: count what exists, then upsert.
-                let mut count = sqlx::query_scalar::<_, i64>(&existing).bind(&import.vendor_id);
-                for r in &batch {
-                    count = count.bind(&r.vendor_order_id);
-                }
-                let already = count.fetch_one(&mut *tx).await?;
                 let mut query = sqlx::query(&upsert);
                 for r in &batch {
                     query = query
@@ -293,7 +283,12 @@ pub async fn import_vendor_file(
                         .bind(r.created_at);
                 }
                 let changed = query.execute(&mut *tx).await?.rows_affected() as i64;
-                let fresh = batch.len() as i64 - already;
+                let (fresh, last): (i64, Option<i64>) =
+                    sqlx::query_as("SELECT COUNT(*), MAX(id) FROM vendor_records WHERE id > $1")
+                        .bind(last_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                last_id = last.unwrap_or(last_id);
                 rows += batch.len() as i64;
                 inserted += fresh;
                 updated += changed - fresh;
