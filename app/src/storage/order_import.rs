@@ -205,7 +205,10 @@ pub async fn import_orders(
                 // did not go in are looked up, to tell a repeat from a conflict. Once a conflict
                 // is known nothing will be kept: later batches are only checked.
                 let writing = writing.load(Ordering::Acquire) && done.conflict_count == 0;
+                // The ids this batch inserted, unless it inserted every row (the usual case,
+                // told by the count alone on SQLite).
                 let mut inserted = std::collections::HashSet::new();
+                let mut all_new = false;
                 if writing && postgres {
                     if staged {
                         sqlx::query("TRUNCATE import_orders").execute(&mut *tx).await?;
@@ -259,7 +262,7 @@ pub async fn import_orders(
                     // when some rows did not go in, the ones that did are those now stored.
                     let written = insert.execute(&mut *tx).await?.rows_affected();
                     if written == batch.len() as u64 {
-                        inserted = batch.iter().map(|(_, o)| o.id.clone()).collect();
+                        all_new = true;
                     } else if written > 0 {
                         let mut sql = String::from("SELECT id FROM orders WHERE id IN ");
                         super::Placeholders::new(db).tuple(&mut sql, batch.len());
@@ -270,8 +273,9 @@ pub async fn import_orders(
                         inserted = stored.fetch_all(&mut *tx).await?.into_iter().collect();
                     }
                 }
+                let is_new = |o: &Order| all_new || inserted.contains(&o.id);
                 let left: Vec<&(u64, Order)> =
-                    batch.iter().filter(|(_, o)| !inserted.contains(&o.id)).collect();
+                    batch.iter().filter(|(_, o)| !is_new(o)).collect();
                 if !left.is_empty() {
                     let mut params = super::Placeholders::new(db);
                     let mut sql = String::from(
@@ -316,7 +320,7 @@ pub async fn import_orders(
                 let created: Vec<&Order> = batch
                     .iter()
                     .map(|(_, o)| o)
-                    .filter(|o| inserted.contains(&o.id))
+                    .filter(|o| is_new(o))
                     .collect();
                 if created.is_empty() {
                     continue;
