@@ -100,3 +100,47 @@ async fn migrations_are_idempotent(db: TestDb) {
     let second = db.connect().await;
     second.ping().await.unwrap();
 }
+
+/// A new SQLite database gets the larger pages; one created with SQLite's default before keeps
+/// its pages (the size of an existing file cannot change in place) and still opens and migrates.
+#[tokio::test]
+async fn new_sqlite_databases_get_larger_pages_and_old_ones_keep_theirs() {
+    async fn page_size(db: &app::storage::Db) -> i64 {
+        let app::storage::Db::Sqlite(pool) = db else {
+            panic!("not SQLite")
+        };
+        sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+    let fresh = TestDb::sqlite().await;
+    let db = fresh.connect().await;
+    assert_eq!(
+        page_size(&db).await,
+        i64::from(app::storage::SQLITE_PAGE_SIZE)
+    );
+    assert_ne!(app::storage::SQLITE_PAGE_SIZE, 4096);
+
+    let old = TestDb::sqlite().await;
+    {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(old.dir.path().join("test.db"))
+            .create_if_missing(true)
+            .page_size(4096)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE made_before (x INTEGER)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let db = old.connect().await;
+    assert_eq!(page_size(&db).await, 4096);
+    vendors::insert_vendor(&db, &vendor("acme", &["s1"]), &by_test("vendor_add"))
+        .await
+        .unwrap();
+    assert_eq!(vendors::list_vendors(&db).await.unwrap().len(), 1);
+}
