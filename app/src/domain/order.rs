@@ -109,12 +109,8 @@ impl OrderRequest {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }
-        hex_lower(&hasher.finalize())
+        super::hex(&hasher.finalize())
     }
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

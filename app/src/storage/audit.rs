@@ -89,10 +89,7 @@ pub fn chain_hash(
         after_json,
     ))
     .expect("strings always serialize");
-    Sha256::digest(canonical.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::hex(&Sha256::digest(canonical.as_bytes()))
 }
 
 /// Appending to the chain inside an open transaction, so the row commits or rolls back with the

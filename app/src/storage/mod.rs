@@ -36,6 +36,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Connection};
 
+pub use crate::domain::hex;
 pub use url::{redact, Backend, DatabaseUrl, DatabaseUrlError, DEFAULT_SQLITE_FILE};
 
 /// Runs `$body` with `$pool` bound to the concrete pool of whichever backend `$db` holds.
@@ -258,17 +259,6 @@ impl StorageError {
 pub fn now_utc() -> chrono::DateTime<chrono::Utc> {
     use chrono::{SubsecRound, Utc};
     Utc::now().trunc_subsecs(6)
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// Rows a bulk import must have written before it refreshes PostgreSQL's planner statistics of

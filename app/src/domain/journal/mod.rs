@@ -343,10 +343,7 @@ impl ClearingEntry {
             &self.memo,
         ))
         .expect("strings always serialize");
-        Sha256::digest(canonical.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::domain::hex(&Sha256::digest(canonical.as_bytes()))
     }
 }
 

@@ -356,8 +356,5 @@ fn wrong_state(entry: &JournalEntry, expected: EntryState, done: &'static str) -
 }
 
 fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::hex(&Sha256::digest(text.as_bytes()))
 }
