@@ -265,15 +265,16 @@ pub async fn import_vendor_file(
                 };
                 let mut query = sqlx::query(&upsert);
                 for r in &batch {
+                    // `&str`, borrowed by sqlx as it is; a `&String` it would copy first.
                     query = query
-                        .bind(&import.vendor_id)
-                        .bind(&r.vendor_order_id)
-                        .bind(&r.vendor_key)
-                        .bind(&r.reference_id)
-                        .bind(&r.brand_id)
+                        .bind(import.vendor_id.as_str())
+                        .bind(r.vendor_order_id.as_str())
+                        .bind(r.vendor_key.as_deref())
+                        .bind(r.reference_id.as_deref())
+                        .bind(r.brand_id.as_deref())
                         .bind(r.amount.minor_units())
                         .bind(r.amount.currency().code())
-                        .bind(&r.status)
+                        .bind(r.status.as_str())
                         .bind(r.gl_state.map(|g| g.as_str()))
                         .bind("file")
                         .bind(r.created_at)

@@ -235,25 +235,27 @@ pub async fn import_orders(
                     );
                     super::Placeholders::new(db).rows(&mut sql, batch.len(), 18);
                     sql.push_str(" ON CONFLICT DO NOTHING");
+                    // Strings are bound as `&str`, which sqlx passes on borrowed; `&String`
+                    // it would copy first, fourteen copies an order.
                     let mut insert = sqlx::query(&sql).persistent(cache);
                     for (_, o) in &batch {
                         insert = insert
-                            .bind(&o.id)
-                            .bind(&o.owner)
-                            .bind(&o.idempotency_key)
-                            .bind(&o.request_hash)
-                            .bind(&o.vendor_id)
-                            .bind(&o.vendor_key)
-                            .bind(&o.customer_id)
-                            .bind(&o.brand_id)
+                            .bind(o.id.as_str())
+                            .bind(o.owner.as_str())
+                            .bind(o.idempotency_key.as_str())
+                            .bind(o.request_hash.as_str())
+                            .bind(o.vendor_id.as_str())
+                            .bind(o.vendor_key.as_str())
+                            .bind(o.customer_id.as_str())
+                            .bind(o.brand_id.as_str())
                             .bind(o.amount.minor_units())
                             .bind(o.amount.currency().code())
                             .bind(o.submission.as_str())
                             .bind(o.gl_state.as_str())
-                            .bind(&o.vendor_order_id)
-                            .bind(&o.vendor_status)
-                            .bind(&o.attention_reason)
-                            .bind(&o.source)
+                            .bind(o.vendor_order_id.as_deref())
+                            .bind(o.vendor_status.as_deref())
+                            .bind(o.attention_reason.as_deref())
+                            .bind(o.source.as_str())
                             .bind(o.created_at)
                             .bind(o.updated_at);
                     }
@@ -347,7 +349,7 @@ pub async fn import_orders(
                 let mut events = sqlx::query(&sql).persistent(cache);
                 for o in &created {
                     events = events
-                        .bind(&o.id)
+                        .bind(o.id.as_str())
                         .bind("created")
                         .bind(created_detail(o))
                         .bind(actor)
@@ -367,7 +369,7 @@ pub async fn import_orders(
                     for o in &queued {
                         jobs = jobs
                             .bind("place_order")
-                            .bind(&o.id)
+                            .bind(o.id.as_str())
                             .bind("pending")
                             .bind(0i32)
                             .bind(o.created_at)
