@@ -123,10 +123,13 @@ async fn new_sqlite_databases_get_larger_pages_and_old_ones_keep_theirs() {
     assert_ne!(app::storage::SQLITE_PAGE_SIZE, 4096);
 
     let old = TestDb::sqlite().await;
+    let app::storage::DatabaseUrl::Sqlite { path, .. } = old.database_url() else {
+        panic!("not SQLite")
+    };
     {
         use sqlx::ConnectOptions;
         let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(old.dir.path().join("test.db"))
+            .filename(path)
             .create_if_missing(true)
             .page_size(4096)
             .connect()
