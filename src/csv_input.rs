@@ -24,7 +24,7 @@ impl HashedFile {
     pub fn finish(mut self) -> Result<String, String> {
         use sha2::Digest;
         std::io::copy(&mut self, &mut std::io::sink()).map_err(|e| e.to_string())?;
-        Ok(app::storage::hex(&self.hash.finalize()))
+        Ok(hex::encode(self.hash.finalize()))
     }
 }
 

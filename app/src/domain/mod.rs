@@ -9,7 +9,6 @@
 
 pub mod currency;
 pub mod gl;
-pub mod hex;
 pub mod idempotency;
 pub mod journal;
 pub mod matching;
@@ -22,7 +21,6 @@ pub mod vendor;
 
 pub use currency::{Currency, CurrencyError};
 pub use gl::{GlState, GlStateError, StatusMapping, StatusMappingError};
-pub use hex::hex;
 pub use idempotency::{IdempotencyKey, IdempotencyKeyError};
 pub use money::{Money, MoneyError, MoneyParseError};
 pub use order::{parse_reference, FieldError, OrderRequest};

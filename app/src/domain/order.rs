@@ -109,7 +109,7 @@ impl OrderRequest {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }
-        super::hex(&hasher.finalize())
+        hex::encode(hasher.finalize())
     }
 }
 

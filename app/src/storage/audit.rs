@@ -89,7 +89,7 @@ pub fn chain_hash(
         after_json,
     ))
     .expect("strings always serialize");
-    super::hex(&Sha256::digest(canonical.as_bytes()))
+    hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
 /// Appending to the chain inside an open transaction, so the row commits or rolls back with the

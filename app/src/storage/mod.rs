@@ -36,7 +36,6 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Connection};
 
-pub use crate::domain::hex;
 pub use url::{redact, Backend, DatabaseUrl, DatabaseUrlError, DEFAULT_SQLITE_FILE};
 
 /// Runs `$body` with `$pool` bound to the concrete pool of whichever backend `$db` holds.

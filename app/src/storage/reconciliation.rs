@@ -323,7 +323,7 @@ impl Found {
             class,
             order,
             records,
-            fingerprint: super::hex(&hash.finalize()),
+            fingerprint: hex::encode(hash.finalize()),
         }
     }
 }

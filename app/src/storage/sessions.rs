@@ -29,7 +29,7 @@ pub struct SessionUser {
 
 /// The stored id of a session token.
 pub fn session_id(token: &str) -> String {
-    super::hex(&Sha256::digest(token.as_bytes()))
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// A successful sign-in, as stored.
@@ -52,7 +52,7 @@ pub async fn sign_in(
 ) -> Result<String, StorageError> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = super::hex(&bytes);
+    let token = hex::encode(bytes);
     let id = session_id(&token);
     let now = sign_in.now;
     on_db!(db, pool => {

@@ -19,7 +19,7 @@ pub struct TokenOwner {
 }
 
 fn digest(token: &str) -> String {
-    super::hex(&Sha256::digest(token.as_bytes()))
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Checks a token name: 1–64 characters of letters, digits, '-', '_' and '.'.
@@ -35,7 +35,7 @@ pub fn valid_name(name: &str) -> bool {
 pub async fn create(db: &Db, name: &str, audit: &AuditEvent) -> Result<String, StorageError> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = format!("{TOKEN_PREFIX}{}", super::hex(&bytes));
+    let token = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
     let hash = digest(&token);
     let now = now_utc();
     on_db!(db, pool => {

@@ -343,7 +343,7 @@ impl ClearingEntry {
             &self.memo,
         ))
         .expect("strings always serialize");
-        crate::domain::hex(&Sha256::digest(canonical.as_bytes()))
+        hex::encode(Sha256::digest(canonical.as_bytes()))
     }
 }
 

@@ -356,5 +356,5 @@ fn wrong_state(entry: &JournalEntry, expected: EntryState, done: &'static str) -
 }
 
 fn sha256_hex(text: &str) -> String {
-    super::hex(&Sha256::digest(text.as_bytes()))
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
