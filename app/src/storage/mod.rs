@@ -291,7 +291,7 @@ pub(crate) async fn analyze_after_bulk(db: &Db, tables: &str, rows: u64) {
 /// against 9,344/s with 4 KiB pages (`cargo bench --bench webhooks`).
 pub const SQLITE_PAGE_SIZE: u32 = 16 * 1024;
 
-/// SQLite page cache for a bulk import's connection. A million orders' seven indexes (or a
+/// SQLite page cache for a bulk import's connection (and a reconciliation run's). A million orders' seven indexes (or a
 /// million vendor records' four) outgrow the pool's 32 MiB, and every page evicted
 /// mid-transaction is written to the WAL and read back. With 128 MiB a 1M-order import took 37.5 s against 43.0 s (three alternating runs each; peak
 /// RSS 174 MiB against 93 MiB); at 100k it makes no difference.
@@ -301,28 +301,57 @@ pub(crate) const BULK_CACHE_KIB: i64 = 128 * 1024;
 pub(crate) trait BulkBegin {
     type Database: sqlx::Database;
     async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>;
+    /// A read-only pass over a whole day (a reconciliation run): on SQLite the same larger
+    /// cache on a connection of its own, in a deferred transaction that takes no write lock.
+    async fn begin_bulk_read(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>;
+}
+
+/// A pooled SQLite connection of its own with the bulk page cache, closed when dropped rather
+/// than returned to the pool, so the cache goes with it.
+async fn bulk_connection(
+    pool: &sqlx::SqlitePool,
+) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    conn.close_on_drop();
+    sqlx::query(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB}"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(conn)
 }
 
 impl BulkBegin for sqlx::SqlitePool {
     type Database = sqlx::Sqlite;
-    /// On a connection of its own with the larger cache, closed afterwards rather than returned
-    /// to the pool, so the cache goes with it. `BEGIN IMMEDIATE` takes the write lock at once
-    /// (waiting out another writer as any write does): an import reads before it first writes,
-    /// and a deferred transaction whose snapshot another writer committed past in between could
-    /// not start writing at all ("database is locked", whatever the busy timeout).
+    /// On a [`bulk_connection`]. `BEGIN IMMEDIATE` takes the write lock at once (waiting out
+    /// another writer as any write does): an import reads before it first writes, and a
+    /// deferred transaction whose snapshot another writer committed past in between could not
+    /// start writing at all ("database is locked", whatever the busy timeout).
     async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        let mut conn = self.acquire().await?;
-        conn.close_on_drop();
-        sqlx::query(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB}"))
-            .execute(&mut *conn)
-            .await?;
+        let conn = bulk_connection(self).await?;
         sqlx::Transaction::begin(conn, Some("BEGIN IMMEDIATE".into())).await
+    }
+
+    /// A run probes the vendor records' order index once or twice per order of the day, in the
+    /// day's time order, which is not the index's: at a million orders that index (70 MB)
+    /// outgrows the pool's 32 MiB cache and nearly every probe is a page read.
+    async fn begin_bulk_read(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        let conn = bulk_connection(self).await?;
+        sqlx::Transaction::begin(conn, None).await
     }
 }
 
 impl BulkBegin for sqlx::PgPool {
     type Database = sqlx::Postgres;
     async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+
+    async fn begin_bulk_read(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.begin().await
     }
 }

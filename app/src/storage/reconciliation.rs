@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use super::audit::{AuditAppend, AuditEvent};
 use super::vendors::Vendor;
-use super::{now_utc, Db, StorageError};
+use super::{now_utc, BulkBegin, Db, StorageError};
 use crate::domain::matching::{
     classify, Class, CurrencyTotals, InternalOrder, SideTotal, Tolerance, Totals, VendorRecord,
 };
@@ -596,7 +596,7 @@ pub async fn run(
     let spellings = vendor.status_mapping.spellings();
     on_db!(db, pool => {
         async {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_bulk_read().await?;
             if matches!(db, Db::Postgres(_)) {
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                     .execute(&mut *tx)
