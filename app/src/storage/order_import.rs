@@ -153,6 +153,78 @@ macro_rules! drop_secondary_indexes {
     };
 }
 
+/// SQLite: the multi-row insert of `rows` orders (duplicates of a stored id or key left out).
+fn sqlite_orders_sql(db: &Db, rows: usize) -> String {
+    let mut sql = format!("INSERT INTO orders ({ORDER_COLUMNS}) VALUES ");
+    super::Placeholders::new(db).rows(&mut sql, rows, 18);
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    sql
+}
+
+/// SQLite: the multi-row insert of `rows` "created" events.
+fn sqlite_events_sql(db: &Db, rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO order_events (order_id, kind, detail, actor, created_at) VALUES ",
+    );
+    super::Placeholders::new(db).rows(&mut sql, rows, 5);
+    sql
+}
+
+/// No statement yet, of the pool's engine.
+fn no_query<'q, DB: sqlx::Database>(
+    _: &sqlx::Pool<DB>,
+) -> Option<sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>> {
+    None
+}
+
+/// Binds `$orders` (an iterator of `&Order`) to `$query`, the insert of
+/// [`sqlite_orders_sql`]. Strings are bound owned: sqlx copies a borrowed argument to an owned
+/// one when the statement is sent, so binding owned copies lets that work happen while the
+/// statement before is still running (see the pipeline in [`import_orders`]).
+macro_rules! bind_orders {
+    ($query:expr, $orders:expr) => {{
+        let mut query = $query;
+        for o in $orders {
+            query = query
+                .bind(o.id.clone())
+                .bind(o.owner.clone())
+                .bind(o.idempotency_key.clone())
+                .bind(o.request_hash.clone())
+                .bind(o.vendor_id.clone())
+                .bind(o.vendor_key.clone())
+                .bind(o.customer_id.clone())
+                .bind(o.brand_id.clone())
+                .bind(o.amount.minor_units())
+                .bind(o.amount.currency().code())
+                .bind(o.submission.as_str())
+                .bind(o.gl_state.as_str())
+                .bind(o.vendor_order_id.clone())
+                .bind(o.vendor_status.clone())
+                .bind(o.attention_reason.clone())
+                .bind(o.source.clone())
+                .bind(o.created_at)
+                .bind(o.updated_at);
+        }
+        query
+    }};
+}
+
+/// Binds the "created" events of `$orders` to `$query`, the insert of [`sqlite_events_sql`].
+macro_rules! bind_events {
+    ($query:expr, $orders:expr, $actor:expr) => {{
+        let mut query = $query;
+        for o in $orders {
+            query = query
+                .bind(o.id.clone())
+                .bind("created")
+                .bind(created_detail(o))
+                .bind($actor.to_string())
+                .bind(o.created_at);
+        }
+        query
+    }};
+}
+
 /// Writes the batches of checked orders in one transaction and logs the import.
 ///
 /// The file is read while it is written: whoever feeds `batches` clears `writing` at the file's
@@ -196,7 +268,22 @@ pub async fn import_orders(
             let (pg_write, mut staged) = (pg_write_sql(), false);
             let mut done = Imported::default();
             let flush = if postgres { PG_FLUSH_ROWS } else { 1 };
-            while let Some(batch) = next_rows(&mut batches, flush).await {
+            // SQLite runs each statement on its own thread while this task waits. So this task
+            // binds the next statement meanwhile: a batch's events while its orders go in, and
+            // the next batch's orders (read from the channel first) while the events go in.
+            let (orders_sql, events_sql) =
+                (sqlite_orders_sql(db, BATCH_ROWS), sqlite_events_sql(db, BATCH_ROWS));
+            let mut ahead: Option<OrderBatch> = None;
+            let mut ahead_insert = no_query(pool);
+            loop {
+                let batch = match ahead.take() {
+                    Some(batch) => batch,
+                    None => match next_rows(&mut batches, flush).await {
+                        Some(batch) => batch,
+                        None => break,
+                    },
+                };
+                let bound_insert = ahead_insert.take();
                 if batch.is_empty() {
                     continue;
                 }
@@ -209,6 +296,7 @@ pub async fn import_orders(
                 // told by the count alone on SQLite).
                 let mut inserted = std::collections::HashSet::new();
                 let mut all_new = false;
+                let mut bound_events = None;
                 if writing && postgres {
                     if staged {
                         sqlx::query("TRUNCATE import_orders").execute(&mut *tx).await?;
@@ -227,44 +315,37 @@ pub async fn import_orders(
                         .into_iter()
                         .collect();
                 } else if writing {
-                    let mut sql = String::from(
-                        "INSERT INTO orders (id, owner, idempotency_key, request_hash, vendor_id, vendor_key,
-                            customer_id, brand_id, amount_minor, currency, submission, gl_state,
-                            vendor_order_id, vendor_status, attention_reason, source, created_at, updated_at)
-                         VALUES ",
-                    );
-                    super::Placeholders::new(db).rows(&mut sql, batch.len(), 18);
-                    sql.push_str(" ON CONFLICT DO NOTHING");
-                    // Strings are bound as `&str`, which sqlx passes on borrowed; `&String`
-                    // it would copy first, fourteen copies an order.
-                    let mut insert = sqlx::query(&sql).persistent(cache);
-                    for (_, o) in &batch {
-                        insert = insert
-                            .bind(o.id.as_str())
-                            .bind(o.owner.as_str())
-                            .bind(o.idempotency_key.as_str())
-                            .bind(o.request_hash.as_str())
-                            .bind(o.vendor_id.as_str())
-                            .bind(o.vendor_key.as_str())
-                            .bind(o.customer_id.as_str())
-                            .bind(o.brand_id.as_str())
-                            .bind(o.amount.minor_units())
-                            .bind(o.amount.currency().code())
-                            .bind(o.submission.as_str())
-                            .bind(o.gl_state.as_str())
-                            .bind(o.vendor_order_id.as_deref())
-                            .bind(o.vendor_status.as_deref())
-                            .bind(o.attention_reason.as_deref())
-                            .bind(o.source.as_str())
-                            .bind(o.created_at)
-                            .bind(o.updated_at);
-                    }
+                    // The events are bound as though every order went in, as on a fresh import.
+                    let bind_all_events = || async {
+                        (batch.len() == BATCH_ROWS).then(|| {
+                            bind_events!(
+                                sqlx::query(&events_sql).persistent(cache),
+                                batch.iter().map(|(_, o)| o),
+                                actor
+                            )
+                        })
+                    };
+                    let (written, events) = match bound_insert {
+                        Some(insert) => {
+                            tokio::join!(insert.execute(&mut *tx), bind_all_events())
+                        }
+                        // The first batch, or a short one.
+                        None => {
+                            let sql = sqlite_orders_sql(db, batch.len());
+                            let insert = bind_orders!(
+                                sqlx::query(&sql).persistent(cache),
+                                batch.iter().map(|(_, o)| o)
+                            );
+                            tokio::join!(insert.execute(&mut *tx), bind_all_events())
+                        }
+                    };
                     // The count, not RETURNING: SQLite hands each returned row across to this task
                     // on its own, a million wake-ups for a million orders. The ids are new, so
                     // when some rows did not go in, the ones that did are those now stored.
-                    let written = insert.execute(&mut *tx).await?.rows_affected();
+                    let written = written?.rows_affected();
                     if written == batch.len() as u64 {
                         all_new = true;
+                        bound_events = events;
                     } else if written > 0 {
                         let mut sql = String::from("SELECT id FROM orders WHERE id IN ");
                         super::Placeholders::new(db).tuple(&mut sql, batch.len());
@@ -342,20 +423,38 @@ pub async fn import_orders(
                     // The one statement above wrote their events and jobs too.
                     continue;
                 }
-                let mut sql = String::from(
-                    "INSERT INTO order_events (order_id, kind, detail, actor, created_at) VALUES ",
-                );
-                super::Placeholders::new(db).rows(&mut sql, created.len(), 5);
-                let mut events = sqlx::query(&sql).persistent(cache);
-                for o in &created {
-                    events = events
-                        .bind(o.id.as_str())
-                        .bind("created")
-                        .bind(created_detail(o))
-                        .bind(actor)
-                        .bind(o.created_at);
+                // The next batch, read and its orders bound while these events go in.
+                macro_rules! read_ahead {
+                    () => {
+                        async {
+                            let next = next_rows(&mut batches, flush).await;
+                            let full = next.as_ref().is_some_and(|b| b.len() == BATCH_ROWS);
+                            let insert = full.then(|| {
+                                bind_orders!(
+                                    sqlx::query(&orders_sql).persistent(cache),
+                                    next.iter().flatten().map(|(_, o)| o)
+                                )
+                            });
+                            (next, insert)
+                        }
+                    };
                 }
-                events.execute(&mut *tx).await?;
+                let (written, (next, insert)) = match bound_events {
+                    Some(events) => tokio::join!(events.execute(&mut *tx), read_ahead!()),
+                    // Not every order went in, or a short batch.
+                    None => {
+                        let sql = sqlite_events_sql(db, created.len());
+                        let events = bind_events!(
+                            sqlx::query(&sql).persistent(cache),
+                            created.iter().copied(),
+                            actor
+                        );
+                        tokio::join!(events.execute(&mut *tx), read_ahead!())
+                    }
+                };
+                written?;
+                // At the channel's end `next` is None, and the loop's next read ends it.
+                (ahead, ahead_insert) = (next, insert);
                 let queued: Vec<&&Order> = created
                     .iter()
                     .filter(|o| o.submission == Submission::Queued)
