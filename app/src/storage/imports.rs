@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::audit::{AuditAppend, AuditEvent};
-use super::{next_rows, now_utc, BulkBegin, CopyIn, CopyText, Db, StorageError};
+use super::{next_rows, no_query, now_utc, BulkBegin, CopyIn, CopyText, Db, StorageError};
 use crate::domain::{GlState, Money};
 use crate::on_db;
 
@@ -211,7 +211,6 @@ pub async fn import_vendor_file(
         async {
             let mut tx = pool.begin_bulk().await?;
             let (mut rows, mut inserted, mut updated) = (0i64, 0i64, 0i64);
-            let mut upsert_full = None::<String>;
             // SQLite: the highest record id so far. Ids only grow and an update keeps its row's,
             // so the records a batch inserted are those above it afterwards: one range read of
             // the new rows instead of looking each of the batch's ids up beforehand. (The bulk
@@ -228,7 +227,20 @@ pub async fn import_vendor_file(
             let mut staged = false;
             let pg_upsert = format!("{} RETURNING (xmax = 0)", upsert_sql(db, Source::Stage));
             let flush = if cache { 1 } else { PG_FLUSH_ROWS };
-            while let Some(batch) = next_rows(&mut batches, flush).await {
+            // SQLite runs each statement on its own thread while this task waits: meanwhile
+            // this task reads the next batch and binds its upsert.
+            let upsert_full = upsert_sql(db, Source::Values(BATCH_ROWS));
+            let mut ahead: Option<Batch> = None;
+            let mut ahead_upsert = no_query(pool);
+            loop {
+                let batch = match ahead.take() {
+                    Some(batch) => batch,
+                    None => match next_rows(&mut batches, flush).await {
+                        Some(batch) => batch,
+                        None => break,
+                    },
+                };
+                let bound_upsert = ahead_upsert.take();
                 if batch.is_empty() {
                     continue;
                 }
@@ -255,35 +267,56 @@ pub async fn import_vendor_file(
                     updated += written.len() as i64 - fresh;
                     continue;
                 }
-                let full = batch.len() == BATCH_ROWS;
-                let upsert = if full {
-                    upsert_full
-                        .get_or_insert_with(|| upsert_sql(db, Source::Values(BATCH_ROWS)))
-                        .clone()
-                } else {
-                    upsert_sql(db, Source::Values(batch.len()))
-                };
-                let mut query = sqlx::query(&upsert);
-                for r in &batch {
-                    // `&str`, borrowed by sqlx as it is; a `&String` it would copy first.
-                    query = query
-                        .bind(import.vendor_id.as_str())
-                        .bind(r.vendor_order_id.as_str())
-                        .bind(r.vendor_key.as_deref())
-                        .bind(r.reference_id.as_deref())
-                        .bind(r.brand_id.as_deref())
-                        .bind(r.amount.minor_units())
-                        .bind(r.amount.currency().code())
-                        .bind(r.status.as_str())
-                        .bind(r.gl_state.map(|g| g.as_str()))
-                        .bind("file")
-                        .bind(r.created_at)
-                        .bind(r.updated_at)
-                        .bind(now)
-                        .bind(now)
-                        .bind(r.created_at);
+                // Strings are bound owned: sqlx copies a borrowed argument to an owned one when
+                // the statement is sent, so the copies are made here, while the one before runs.
+                macro_rules! bind_records {
+                    ($query:expr, $records:expr) => {{
+                        let mut query = $query;
+                        for r in $records {
+                            query = query
+                                .bind(import.vendor_id.clone())
+                                .bind(r.vendor_order_id.clone())
+                                .bind(r.vendor_key.clone())
+                                .bind(r.reference_id.clone())
+                                .bind(r.brand_id.clone())
+                                .bind(r.amount.minor_units())
+                                .bind(r.amount.currency().code())
+                                .bind(r.status.clone())
+                                .bind(r.gl_state.map(|g| g.as_str()))
+                                .bind("file")
+                                .bind(r.created_at)
+                                .bind(r.updated_at)
+                                .bind(now)
+                                .bind(now)
+                                .bind(r.created_at);
+                        }
+                        query
+                    }};
                 }
-                let changed = query.execute(&mut *tx).await?.rows_affected() as i64;
+                macro_rules! read_ahead {
+                    () => {
+                        async {
+                            let next = next_rows(&mut batches, flush).await;
+                            let full = next.as_ref().is_some_and(|b| b.len() == BATCH_ROWS);
+                            let upsert = full.then(|| {
+                                bind_records!(sqlx::query(&upsert_full), next.iter().flatten())
+                            });
+                            (next, upsert)
+                        }
+                    };
+                }
+                let (changed, (next, upsert)) = match bound_upsert {
+                    Some(upsert) => tokio::join!(upsert.execute(&mut *tx), read_ahead!()),
+                    // The first batch, or a short one.
+                    None => {
+                        let sql = upsert_sql(db, Source::Values(batch.len()));
+                        let upsert = bind_records!(sqlx::query(&sql), &batch);
+                        tokio::join!(upsert.execute(&mut *tx), read_ahead!())
+                    }
+                };
+                let changed = changed?.rows_affected() as i64;
+                // At the channel's end `next` is None, and the loop's next read ends it.
+                (ahead, ahead_upsert) = (next, upsert);
                 let (fresh, last): (i64, Option<i64>) =
                     sqlx::query_as("SELECT COUNT(*), MAX(id) FROM vendor_records WHERE id > $1")
                         .bind(last_id)

@@ -509,6 +509,13 @@ impl CopyIn for sqlx::PgConnection {
     }
 }
 
+/// No statement yet, of the pool's engine: the empty slot for a statement bound ahead.
+pub(crate) fn no_query<'q, DB: sqlx::Database>(
+    _: &sqlx::Pool<DB>,
+) -> Option<sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>> {
+    None
+}
+
 /// The next batch from a channel of batches, joined with the ones after it until it holds at
 /// least `rows` rows or the channel ends.
 pub(crate) async fn next_rows<T>(

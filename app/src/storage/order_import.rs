@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::audit::{AuditAppend, AuditEvent};
 use super::orders::{created_detail, Order, Submission};
-use super::{next_rows, BulkBegin, CopyIn, CopyText, Db, StorageError};
+use super::{next_rows, no_query, BulkBegin, CopyIn, CopyText, Db, StorageError};
 use crate::on_db;
 
 /// Orders per batch (18 values each: well under both engines' parameter limits).
@@ -168,13 +168,6 @@ fn sqlite_events_sql(db: &Db, rows: usize) -> String {
     );
     super::Placeholders::new(db).rows(&mut sql, rows, 5);
     sql
-}
-
-/// No statement yet, of the pool's engine.
-fn no_query<'q, DB: sqlx::Database>(
-    _: &sqlx::Pool<DB>,
-) -> Option<sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>> {
-    None
 }
 
 /// Binds `$orders` (an iterator of `&Order`) to `$query`, the insert of
