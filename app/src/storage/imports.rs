@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::audit::{AuditAppend, AuditEvent};
-use super::{next_rows, no_query, now_utc, BulkBegin, CopyIn, CopyText, Db, StorageError};
+use super::{
+    ahead_or_next, no_query, now_utc, read_ahead, BulkBegin, CopyIn, CopyText, Db, StorageError,
+};
 use crate::domain::{GlState, Money};
 use crate::on_db;
 
@@ -232,14 +234,7 @@ pub async fn import_vendor_file(
             let upsert_full = upsert_sql(db, Source::Values(BATCH_ROWS));
             let mut ahead: Option<Batch> = None;
             let mut ahead_upsert = no_query(pool);
-            loop {
-                let batch = match ahead.take() {
-                    Some(batch) => batch,
-                    None => match next_rows(&mut batches, flush).await {
-                        Some(batch) => batch,
-                        None => break,
-                    },
-                };
+            while let Some(batch) = ahead_or_next(&mut ahead, &mut batches, flush).await {
                 let bound_upsert = ahead_upsert.take();
                 if batch.is_empty() {
                     continue;
@@ -293,25 +288,21 @@ pub async fn import_vendor_file(
                         query
                     }};
                 }
-                macro_rules! read_ahead {
-                    () => {
-                        async {
-                            let next = next_rows(&mut batches, flush).await;
-                            let full = next.as_ref().is_some_and(|b| b.len() == BATCH_ROWS);
-                            let upsert = full.then(|| {
-                                bind_records!(sqlx::query(&upsert_full), next.iter().flatten())
-                            });
-                            (next, upsert)
-                        }
-                    };
-                }
+                let bind_next =
+                    |next: &[FileRecord]| bind_records!(sqlx::query(&upsert_full), next);
                 let (changed, (next, upsert)) = match bound_upsert {
-                    Some(upsert) => tokio::join!(upsert.execute(&mut *tx), read_ahead!()),
+                    Some(upsert) => tokio::join!(
+                        upsert.execute(&mut *tx),
+                        read_ahead(&mut batches, flush, BATCH_ROWS, bind_next)
+                    ),
                     // The first batch, or a short one.
                     None => {
                         let sql = upsert_sql(db, Source::Values(batch.len()));
                         let upsert = bind_records!(sqlx::query(&sql), &batch);
-                        tokio::join!(upsert.execute(&mut *tx), read_ahead!())
+                        tokio::join!(
+                            upsert.execute(&mut *tx),
+                            read_ahead(&mut batches, flush, BATCH_ROWS, bind_next)
+                        )
                     }
                 };
                 let changed = changed?.rows_affected() as i64;

@@ -509,6 +509,33 @@ impl CopyIn for sqlx::PgConnection {
     }
 }
 
+/// The batch read ahead if there is one, else the next from the channel (see [`next_rows`]).
+pub(crate) async fn ahead_or_next<T>(
+    ahead: &mut Option<Vec<T>>,
+    batches: &mut tokio::sync::mpsc::Receiver<Vec<T>>,
+    rows: usize,
+) -> Option<Vec<T>> {
+    match ahead.take() {
+        Some(batch) => Some(batch),
+        None => next_rows(batches, rows).await,
+    }
+}
+
+/// Reads the next batch and, if it holds `full` rows, binds its statement with `bind`. A SQLite
+/// import runs this while its last statement runs on the connection's own thread, so reading
+/// and binding (and the copies sqlx makes of borrowed arguments, avoided by binding owned
+/// ones) overlap SQLite's work instead of taking turns with it.
+pub(crate) async fn read_ahead<T, Q>(
+    batches: &mut tokio::sync::mpsc::Receiver<Vec<T>>,
+    rows: usize,
+    full: usize,
+    bind: impl FnOnce(&[T]) -> Q,
+) -> (Option<Vec<T>>, Option<Q>) {
+    let next = next_rows(batches, rows).await;
+    let bound = next.as_deref().filter(|b| b.len() == full).map(bind);
+    (next, bound)
+}
+
 /// No statement yet, of the pool's engine: the empty slot for a statement bound ahead.
 pub(crate) fn no_query<'q, DB: sqlx::Database>(
     _: &sqlx::Pool<DB>,

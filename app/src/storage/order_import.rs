@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::audit::{AuditAppend, AuditEvent};
 use super::orders::{created_detail, Order, Submission};
-use super::{next_rows, no_query, BulkBegin, CopyIn, CopyText, Db, StorageError};
+use super::{ahead_or_next, no_query, read_ahead, BulkBegin, CopyIn, CopyText, Db, StorageError};
 use crate::on_db;
 
 /// Orders per batch (18 values each: well under both engines' parameter limits).
@@ -268,14 +268,13 @@ pub async fn import_orders(
                 (sqlite_orders_sql(db, BATCH_ROWS), sqlite_events_sql(db, BATCH_ROWS));
             let mut ahead: Option<OrderBatch> = None;
             let mut ahead_insert = no_query(pool);
-            loop {
-                let batch = match ahead.take() {
-                    Some(batch) => batch,
-                    None => match next_rows(&mut batches, flush).await {
-                        Some(batch) => batch,
-                        None => break,
-                    },
-                };
+            let bind_next = |next: &[(u64, Order)]| {
+                bind_orders!(
+                    sqlx::query(&orders_sql).persistent(cache),
+                    next.iter().map(|(_, o)| o)
+                )
+            };
+            while let Some(batch) = ahead_or_next(&mut ahead, &mut batches, flush).await {
                 let bound_insert = ahead_insert.take();
                 if batch.is_empty() {
                     continue;
@@ -417,23 +416,11 @@ pub async fn import_orders(
                     continue;
                 }
                 // The next batch, read and its orders bound while these events go in.
-                macro_rules! read_ahead {
-                    () => {
-                        async {
-                            let next = next_rows(&mut batches, flush).await;
-                            let full = next.as_ref().is_some_and(|b| b.len() == BATCH_ROWS);
-                            let insert = full.then(|| {
-                                bind_orders!(
-                                    sqlx::query(&orders_sql).persistent(cache),
-                                    next.iter().flatten().map(|(_, o)| o)
-                                )
-                            });
-                            (next, insert)
-                        }
-                    };
-                }
                 let (written, (next, insert)) = match bound_events {
-                    Some(events) => tokio::join!(events.execute(&mut *tx), read_ahead!()),
+                    Some(events) => tokio::join!(
+                        events.execute(&mut *tx),
+                        read_ahead(&mut batches, flush, BATCH_ROWS, bind_next)
+                    ),
                     // Not every order went in, or a short batch.
                     None => {
                         let sql = sqlite_events_sql(db, created.len());
@@ -442,7 +429,10 @@ pub async fn import_orders(
                             created.iter().copied(),
                             actor
                         );
-                        tokio::join!(events.execute(&mut *tx), read_ahead!())
+                        tokio::join!(
+                            events.execute(&mut *tx),
+                            read_ahead(&mut batches, flush, BATCH_ROWS, bind_next)
+                        )
                     }
                 };
                 written?;
