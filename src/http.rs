@@ -36,9 +36,24 @@ pub fn leptos_options(site_root: Option<&std::path::Path>, addr: SocketAddr) -> 
         .build()
 }
 
+/// The app's page routes, found once per process.
+///
+/// Finding them renders the app with resource loading switched off, and that switch is one flag
+/// for the whole process (`leptos::server::SuppressResourceLoad`): a page rendered meanwhile on
+/// another thread creates resources that never load, and its response stops short and hangs.
+/// A server builds its router once, before it serves anything; the integration tests build one
+/// per test while other tests' pages render, and a page now and then stopped mid-body with every
+/// thread idle (8 of 47 runs of the page tests in a loop; 0 of 50 since). Found once, before any
+/// router exists, the switch is never flipped while a page renders.
+fn page_routes() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// The whole application router: pages and server functions, the JSON API, operations.
 pub fn router(state: AppState, api: ApiState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let guard = crate::auth::Guard::new(&state, routes.iter().map(|r| r.path().to_string()));
     Router::new()
         .route("/healthz", get(healthz))
