@@ -8,12 +8,12 @@ use clap::Parser;
 /// time under `perf`, cross-thread frees included. Measured at a million orders (see README,
 /// Performance). SQLite keeps its own allocator (glibc's): with mimalloc under it too, its page
 /// cache's 16 KiB pages round up to a larger size class and a reconciliation's peak RSS rose
-/// from 213 to 289 MB.
+/// from 217 to 289 MB.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc keeps freed memory from the OS for a second (`purge_delay`), so a 1M-order import
-/// peaked at 250 MB against 196 MB returning it at once, at no measurable cost in time.
+/// peaked at 250 MB against 199 MB returning it at once, at no measurable cost in time.
 fn return_freed_memory_at_once() {
     // `mi_option_purge_delay` in mimalloc.h (v2 and v3); libmimalloc-sys names only some options.
     const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
