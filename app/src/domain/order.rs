@@ -109,7 +109,11 @@ impl OrderRequest {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }
-        hex::encode(hasher.finalize())
+        // Into a fixed buffer: `hex::encode` builds its string a char at a time, and an import
+        // computes one fingerprint per row.
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(hasher.finalize(), &mut hex).expect("32 bytes fill 64 hex digits");
+        String::from_utf8(hex.to_vec()).expect("hex digits are ASCII")
     }
 }
 
@@ -126,6 +130,16 @@ mod tests {
             Money::parse(amount, Currency::USD).unwrap(),
             VendorId::parse("acme").unwrap(),
         )
+    }
+
+    /// Stored fingerprints stay comparable across versions: SHA-256 over the length-prefixed
+    /// fields, in lowercase hex (the value computed independently, with Python's hashlib).
+    #[test]
+    fn fingerprint_is_the_stored_format() {
+        assert_eq!(
+            request("50", "c1").unwrap().fingerprint(),
+            "5ef0679ddfd7f51fe456a2c7bdaa789ce6e6f7b3b20a4c83125931ded14356ca"
+        );
     }
 
     #[test]
