@@ -114,6 +114,14 @@ pub struct FileOrigin {
 /// fit the bulk page cache, and inserting into them costs little.
 const DEFER_INDEXES_FROM: u64 = 100_000;
 
+/// SQLite's page cache while a large import builds its deferred indexes, in KiB. SQLite sorts
+/// an index's entries in runs as large as the page cache, then merges them; runs of a few MiB
+/// stay in the processor's caches. In the `sqlite3` shell, on a million orders: `orders_day`
+/// took 0.98 s with 4 MiB against 1.58 s with the import's 64 MiB, `orders_customer` 0.39 s
+/// against 0.81 s; a second sorting thread (`PRAGMA threads = 2`) made them 0.80 s and 0.29 s.
+/// Memory falls with it: 21 MiB for the three largest builds against 136 MiB.
+const BUILD_CACHE_KIB: i64 = 4 * 1024;
+
 /// On SQLite, once an import has written at least [`DEFER_INDEXES_FROM`] orders and at least as
 /// many as the table held before it: drops the non-unique indexes of `orders` and
 /// `order_events` inside the import's transaction and returns their definitions, to be created
@@ -488,6 +496,13 @@ pub async fn import_orders(
             .execute(&mut *tx)
             .await?;
             tx.append_audit(&event).await?;
+            if !deferred.is_empty() {
+                // See BUILD_CACHE_KIB. Nothing else runs by now: the sorts take a second thread.
+                sqlx::query(&format!("PRAGMA cache_size = -{BUILD_CACHE_KIB}"))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("PRAGMA threads = 2").execute(&mut *tx).await?;
+            }
             for sql in &deferred {
                 sqlx::query(sql).execute(&mut *tx).await?;
             }
