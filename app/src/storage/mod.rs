@@ -291,7 +291,7 @@ pub(crate) async fn analyze_after_bulk(db: &Db, tables: &str, rows: u64) {
 /// against 9,344/s with 4 KiB pages (`cargo bench --bench webhooks`).
 pub const SQLITE_PAGE_SIZE: u32 = 16 * 1024;
 
-/// SQLite page cache for a bulk import's connection (and a reconciliation run's). A million orders' seven indexes (or a
+/// SQLite page cache for a bulk import's connection. A million orders' seven indexes (or a
 /// million vendor records' four) outgrow the pool's 32 MiB, and every page evicted
 /// mid-transaction is written to the WAL and read back. With 128 MiB a 1M-order import took 37.5 s against 43.0 s (three alternating runs each; peak
 /// RSS 174 MiB against 93 MiB); at 100k it makes no difference.
@@ -301,21 +301,28 @@ pub(crate) const BULK_CACHE_KIB: i64 = 128 * 1024;
 pub(crate) trait BulkBegin {
     type Database: sqlx::Database;
     async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>;
-    /// A read-only pass over a whole day (a reconciliation run): on SQLite the same larger
-    /// cache on a connection of its own, in a deferred transaction that takes no write lock.
+    /// A read-only pass over a whole day (a reconciliation run): on SQLite a connection of its
+    /// own with [`SORT_CACHE_KIB`] of cache, in a deferred transaction that takes no write lock.
     async fn begin_bulk_read(
         &self,
     ) -> Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>;
 }
 
-/// A pooled SQLite connection of its own with the bulk page cache, closed when dropped rather
-/// than returned to the pool, so the cache goes with it.
+/// SQLite page cache, in KiB, for work that sorts a large set and then reads in index order: a
+/// large import's deferred index builds and a reconciliation run. SQLite sorts in runs as large
+/// as the page cache, then merges them; runs of a few MiB stay in the processor's caches, where
+/// runs of the bulk cache's size do not (see the figures where each uses it).
+pub(crate) const SORT_CACHE_KIB: i64 = 4 * 1024;
+
+/// A pooled SQLite connection of its own with `cache_kib` of page cache, closed when dropped
+/// rather than returned to the pool, so the setting goes with it.
 async fn bulk_connection(
     pool: &sqlx::SqlitePool,
+    cache_kib: i64,
 ) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     conn.close_on_drop();
-    sqlx::query(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB}"))
+    sqlx::query(&format!("PRAGMA cache_size = -{cache_kib}"))
         .execute(&mut *conn)
         .await?;
     Ok(conn)
@@ -328,17 +335,16 @@ impl BulkBegin for sqlx::SqlitePool {
     /// deferred transaction whose snapshot another writer committed past in between could not
     /// start writing at all ("database is locked", whatever the busy timeout).
     async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        let conn = bulk_connection(self).await?;
+        let conn = bulk_connection(self, BULK_CACHE_KIB).await?;
         sqlx::Transaction::begin(conn, Some("BEGIN IMMEDIATE".into())).await
     }
 
-    /// A run probes the vendor records' order index once or twice per order of the day, in the
-    /// day's time order, which is not the index's: at a million orders that index (70 MB)
-    /// outgrows the pool's 32 MiB cache and nearly every probe is a page read.
+    /// A run sorts the day's orders by id and then probes the vendor records' order index in
+    /// that order (see `reconciliation::run`): a small cache serves both.
     async fn begin_bulk_read(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        let conn = bulk_connection(self).await?;
+        let conn = bulk_connection(self, SORT_CACHE_KIB).await?;
         sqlx::Transaction::begin(conn, None).await
     }
 }

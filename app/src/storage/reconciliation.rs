@@ -629,17 +629,44 @@ pub async fn run(
 
             // The rest of the day's orders, each with its linked records.
             let mut params = super::Placeholders::new(db);
-            let mut sql = String::from(
-                "SELECT o.id, o.vendor_key, o.vendor_order_id AS order_vendor_order_id,
-                        o.amount_minor, o.currency, o.gl_state,
-                        r.vendor_order_id AS r_vendor_order_id, r.vendor_key AS r_vendor_key,
-                        r.reference_id AS r_reference_id, r.amount_minor AS r_amount_minor,
-                        r.currency AS r_currency, r.status AS r_status
-                   FROM orders o LEFT JOIN vendor_records r ON r.order_id = o.id
-                  WHERE ",
-            );
-            day_orders_sql(&mut params, &mut sql);
-            sql.push_str(" AND NOT ");
+            let mut sql = String::new();
+            if params.sqlite {
+                // SQLite walks the day in time order and probes the vendor records' order index
+                // for each order, at random places in it: at a million orders most probes
+                // missed the processor's caches (2.3 s). So the day's orders are sorted by id
+                // first (in small runs, see SORT_CACHE_KIB), and the probes then walk the index
+                // in its own order: 1.3 s in the `sqlite3` shell, on a cache of 4 MiB instead
+                // of 128. Only the orders left over are read from the table (`t`).
+                sql.push_str(
+                    "WITH o AS MATERIALIZED (
+                        SELECT o.id, o.amount_minor, o.currency, o.gl_state, o.created_at
+                          FROM orders o WHERE ",
+                );
+                day_orders_sql(&mut params, &mut sql);
+                sql.push_str(
+                    " ORDER BY o.id)
+                     SELECT o.id, t.vendor_key, t.vendor_order_id AS order_vendor_order_id,
+                            o.amount_minor, o.currency, o.gl_state,
+                            r.vendor_order_id AS r_vendor_order_id, r.vendor_key AS r_vendor_key,
+                            r.reference_id AS r_reference_id, r.amount_minor AS r_amount_minor,
+                            r.currency AS r_currency, r.status AS r_status
+                       FROM o CROSS JOIN orders t ON t.id = o.id
+                       LEFT JOIN vendor_records r ON r.order_id = o.id
+                      WHERE NOT ",
+                );
+            } else {
+                sql.push_str(
+                    "SELECT o.id, o.vendor_key, o.vendor_order_id AS order_vendor_order_id,
+                            o.amount_minor, o.currency, o.gl_state,
+                            r.vendor_order_id AS r_vendor_order_id, r.vendor_key AS r_vendor_key,
+                            r.reference_id AS r_reference_id, r.amount_minor AS r_amount_minor,
+                            r.currency AS r_currency, r.status AS r_status
+                       FROM orders o LEFT JOIN vendor_records r ON r.order_id = o.id
+                      WHERE ",
+                );
+                day_orders_sql(&mut params, &mut sql);
+                sql.push_str(" AND NOT ");
+            }
             agrees_sql(&mut params, &mut sql, &spellings);
             sql.push_str(" ORDER BY o.created_at, o.id");
             let mut query = sqlx::query_as::<_, JoinedRow>(&sql)
