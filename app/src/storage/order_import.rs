@@ -134,9 +134,8 @@ macro_rules! drop_secondary_indexes {
             )
             .fetch_all(&mut *$tx)
             .await?;
-            // Three B-trees left to insert into need less cache; and SQLite sizes each index
-            // build's in-memory sort by the page cache: half the bulk cache for each keeps the
-            // two within the bulk allowance.
+            // The rows left to write go into three unique indexes and two tables: half the bulk
+            // cache. (The builds before the commit take a smaller one still: see there.)
             sqlx::query(&format!(
                 "PRAGMA cache_size = -{}",
                 super::BULK_CACHE_KIB / 2
