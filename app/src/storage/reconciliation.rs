@@ -468,6 +468,18 @@ fn agrees_sql(params: &mut super::Placeholders, sql: &mut String, spellings: &[(
     );
 }
 
+/// The columns of a [`JoinedRow`]: the order `o` (its keys from `full`, the alias its whole row
+/// is read under) and its linked record `r`.
+fn rest_select_sql(sql: &mut String, full: &str) {
+    sql.push_str(&format!(
+        "SELECT o.id, {full}.vendor_key, {full}.vendor_order_id AS order_vendor_order_id,
+                o.amount_minor, o.currency, o.gl_state,
+                r.vendor_order_id AS r_vendor_order_id, r.vendor_key AS r_vendor_key,
+                r.reference_id AS r_reference_id, r.amount_minor AS r_amount_minor,
+                r.currency AS r_currency, r.status AS r_status"
+    ));
+}
+
 #[derive(sqlx::FromRow)]
 struct JoinedRow {
     id: String,
@@ -643,27 +655,16 @@ pub async fn run(
                           FROM orders o WHERE ",
                 );
                 day_orders_sql(&mut params, &mut sql);
+                sql.push_str(" ORDER BY o.id) ");
+                rest_select_sql(&mut sql, "t");
                 sql.push_str(
-                    " ORDER BY o.id)
-                     SELECT o.id, t.vendor_key, t.vendor_order_id AS order_vendor_order_id,
-                            o.amount_minor, o.currency, o.gl_state,
-                            r.vendor_order_id AS r_vendor_order_id, r.vendor_key AS r_vendor_key,
-                            r.reference_id AS r_reference_id, r.amount_minor AS r_amount_minor,
-                            r.currency AS r_currency, r.status AS r_status
-                       FROM o CROSS JOIN orders t ON t.id = o.id
+                    " FROM o CROSS JOIN orders t ON t.id = o.id
                        LEFT JOIN vendor_records r ON r.order_id = o.id
                       WHERE NOT ",
                 );
             } else {
-                sql.push_str(
-                    "SELECT o.id, o.vendor_key, o.vendor_order_id AS order_vendor_order_id,
-                            o.amount_minor, o.currency, o.gl_state,
-                            r.vendor_order_id AS r_vendor_order_id, r.vendor_key AS r_vendor_key,
-                            r.reference_id AS r_reference_id, r.amount_minor AS r_amount_minor,
-                            r.currency AS r_currency, r.status AS r_status
-                       FROM orders o LEFT JOIN vendor_records r ON r.order_id = o.id
-                      WHERE ",
-                );
+                rest_select_sql(&mut sql, "o");
+                sql.push_str(" FROM orders o LEFT JOIN vendor_records r ON r.order_id = o.id WHERE ");
                 day_orders_sql(&mut params, &mut sql);
                 sql.push_str(" AND NOT ");
             }
