@@ -259,7 +259,9 @@ pub async fn import_orders(
     let writing = Arc::new(AtomicBool::new(true));
     let reading = {
         let (reader, writing) = (reader.clone(), Arc::clone(&writing));
-        tokio::task::spawn_blocking(move || read_and_check(&reader, batches, &writing, verdict))
+        crate::file_import::spawn_reader(move || {
+            read_and_check(&reader, batches, &writing, verdict)
+        })?
     };
     let imported = order_import::import_orders(
         db,
@@ -272,10 +274,7 @@ pub async fn import_orders(
         async { sha256.await.ok() },
     )
     .await;
-    let checked = reading
-        .await
-        .context("the file reader stopped")?
-        .map_err(refused)?;
+    let checked = reading.await?.map_err(refused)?;
     let imported = match imported {
         Ok(i) => i,
         Err(StorageError::Conflict { what }) => return Err(refused(what)),

@@ -210,9 +210,9 @@ pub async fn import_vendor_file(
     let (batches, received) = mpsc::channel::<Batch>(4);
     let (verdict, sha256) = oneshot::channel::<String>();
     let mapping = vendor.status_mapping.clone();
-    let reading = tokio::task::spawn_blocking(move || {
+    let reading = crate::file_import::spawn_reader(move || {
         read_and_check(&owned, format, &columns, &mapping, batches, verdict)
-    });
+    })?;
     let import = NewImport {
         vendor_id: vendor_id.as_str().to_string(),
         file_name: file_name.to_string(),
@@ -224,10 +224,7 @@ pub async fn import_vendor_file(
             .map_err(|_| "the file has bad lines or could not be read to the end".to_string())
     };
     let stored = imports::import_vendor_file(db, &import, received, sha256).await;
-    let checked = reading
-        .await
-        .context("the file reader stopped")?
-        .map_err(refused)?;
+    let checked = reading.await?.map_err(refused)?;
     if checked.bad_rows > 0 {
         return Err(ImportError::Refused {
             file: file_name.to_string(),
