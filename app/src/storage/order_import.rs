@@ -153,20 +153,55 @@ macro_rules! drop_secondary_indexes {
 }
 
 /// SQLite: the multi-row insert of `rows` orders (duplicates of a stored id or key left out).
+/// What every order of an import shares is bound once, first: the owner, the vendor and the
+/// source (see [`check_shared`]); then 13 values per order instead of 18. With the history
+/// rows' kind and actor likewise (3 values per row instead of 5), a third fewer values cross to
+/// SQLite's thread, which binds each one: a million orders took 8.75 s against 9.17 s (four
+/// alternating pairs), and stored the same rows.
 fn sqlite_orders_sql(db: &Db, rows: usize) -> String {
-    let mut sql = format!("INSERT INTO orders ({ORDER_COLUMNS}) VALUES ");
-    super::Placeholders::new(db).rows(&mut sql, rows, 18);
-    sql.push_str(" ON CONFLICT DO NOTHING");
+    let mut sql = format!(
+        "INSERT INTO orders ({ORDER_COLUMNS}) SELECT column1, ?, column2, column3, ?, column4,
+            column5, column6, column7, column8, column9, column10, NULL, column11, NULL, ?,
+            column12, column13 FROM (VALUES "
+    );
+    super::Placeholders::new(db).rows(&mut sql, rows, 13);
+    // `WHERE true`: SQLite's grammar needs it between a SELECT and its upsert clause.
+    sql.push_str(") WHERE true ON CONFLICT DO NOTHING");
     sql
 }
 
-/// SQLite: the multi-row insert of `rows` "created" events.
+/// SQLite: the multi-row insert of `rows` "created" events: the actor bound once, first, then
+/// each event's order, detail and time.
 fn sqlite_events_sql(db: &Db, rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO order_events (order_id, kind, detail, actor, created_at) VALUES ",
+        "INSERT INTO order_events (order_id, kind, detail, actor, created_at)
+         SELECT column1, 'created', column2, ?, column3 FROM (VALUES ",
     );
-    super::Placeholders::new(db).rows(&mut sql, rows, 5);
+    super::Placeholders::new(db).rows(&mut sql, rows, 3);
+    sql.push(')');
     sql
+}
+
+/// Refuses a batch with an order that does not share what [`sqlite_orders_sql`] binds once:
+/// every order of an import is new (no vendor order id, nothing needing attention) and belongs
+/// to the import's owner and vendor, from a file.
+fn check_shared(batch: &[(u64, Order)], owner: &str, vendor_id: &str) -> Result<(), StorageError> {
+    let source = super::orders::Source::Import.as_str();
+    for (line, o) in batch {
+        if o.owner != owner
+            || o.vendor_id != vendor_id
+            || o.source != source
+            || o.vendor_order_id.is_some()
+            || o.attention_reason.is_some()
+        {
+            return Err(StorageError::Conflict {
+                what: format!(
+                    "line {line}: not a new order of {owner:?} for vendor {vendor_id:?} from a file"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Binds `$orders` (an iterator of `&Order`) to `$query`, the insert of
@@ -174,15 +209,16 @@ fn sqlite_events_sql(db: &Db, rows: usize) -> String {
 /// one when the statement is sent, so binding owned copies lets that work happen while the
 /// statement before is still running (see the pipeline in [`import_orders`]).
 macro_rules! bind_orders {
-    ($query:expr, $orders:expr) => {{
-        let mut query = $query;
+    ($query:expr, $orders:expr, $owner:expr, $vendor_id:expr) => {{
+        let mut query = $query
+            .bind($owner.to_string())
+            .bind($vendor_id.to_string())
+            .bind(super::orders::Source::Import.as_str());
         for o in $orders {
             query = query
                 .bind(o.id.clone())
-                .bind(o.owner.clone())
                 .bind(o.idempotency_key.clone())
                 .bind(o.request_hash.clone())
-                .bind(o.vendor_id.clone())
                 .bind(o.vendor_key.clone())
                 .bind(o.customer_id.clone())
                 .bind(o.brand_id.clone())
@@ -190,10 +226,7 @@ macro_rules! bind_orders {
                 .bind(o.amount.currency().code())
                 .bind(o.submission.as_str())
                 .bind(o.gl_state.as_str())
-                .bind(o.vendor_order_id.clone())
                 .bind(o.vendor_status.clone())
-                .bind(o.attention_reason.clone())
-                .bind(o.source.clone())
                 .bind(o.created_at)
                 .bind(o.updated_at);
         }
@@ -204,13 +237,11 @@ macro_rules! bind_orders {
 /// Binds the "created" events of `$orders` to `$query`, the insert of [`sqlite_events_sql`].
 macro_rules! bind_events {
     ($query:expr, $orders:expr, $actor:expr) => {{
-        let mut query = $query;
+        let mut query = $query.bind($actor.to_string());
         for o in $orders {
             query = query
                 .bind(o.id.clone())
-                .bind("created")
                 .bind(created_detail(o))
-                .bind($actor.to_string())
                 .bind(o.created_at);
         }
         query
@@ -270,13 +301,18 @@ pub async fn import_orders(
             let bind_next = |next: &[(u64, Order)]| {
                 bind_orders!(
                     sqlx::query(&orders_sql).persistent(cache),
-                    next.iter().map(|(_, o)| o)
+                    next.iter().map(|(_, o)| o),
+                    owner,
+                    origin.vendor_id
                 )
             };
             while let Some(batch) = ahead_or_next(&mut ahead, &mut batches, flush).await {
                 let bound_insert = ahead_insert.take();
                 if batch.is_empty() {
                     continue;
+                }
+                if !postgres {
+                    check_shared(&batch, owner, &origin.vendor_id)?;
                 }
                 done.rows += batch.len() as u64;
                 // Insert first (a fresh import then needs no lookups at all); only the rows that
@@ -325,7 +361,9 @@ pub async fn import_orders(
                             let sql = sqlite_orders_sql(db, batch.len());
                             let insert = bind_orders!(
                                 sqlx::query(&sql).persistent(cache),
-                                batch.iter().map(|(_, o)| o)
+                                batch.iter().map(|(_, o)| o),
+                                owner,
+                                origin.vendor_id
                             );
                             tokio::join!(insert.execute(&mut *tx), bind_all_events())
                         }
@@ -511,4 +549,67 @@ pub async fn import_orders(
         super::analyze_after_bulk(db, "orders, order_events, outbox_jobs", imported.created).await;
     }
     Ok(imported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Currency, GlState, IdempotencyKey, Money, OrderRequest, VendorId};
+    use crate::storage::orders::{build_external_order, build_order, ExternalPlacement, Source};
+
+    fn order(key: &str) -> Order {
+        let request = OrderRequest::new(
+            IdempotencyKey::parse(key).unwrap(),
+            "c-1",
+            "amazon",
+            Money::parse("5", Currency::USD).unwrap(),
+            VendorId::parse("acme").unwrap(),
+        )
+        .unwrap();
+        build_order(&request, "import", Source::Import)
+    }
+
+    /// The orders insert binds owner, vendor and source once per statement and writes no
+    /// vendor order id or attention: a batch that differs is refused, naming its line.
+    #[test]
+    fn a_batch_must_share_what_the_insert_binds_once() {
+        let placed = build_external_order(
+            &OrderRequest::new(
+                IdempotencyKey::parse("k-2").unwrap(),
+                "c-2",
+                "amazon",
+                Money::parse("7.50", Currency::USD).unwrap(),
+                VendorId::parse("acme").unwrap(),
+            )
+            .unwrap(),
+            "import",
+            ExternalPlacement {
+                vendor_status: "Fulfilled".into(),
+                gl_state: GlState::Fulfilled,
+                created_at: crate::storage::now_utc(),
+            },
+        );
+        let good = vec![(2, order("k-1")), (3, placed)];
+        assert!(check_shared(&good, "import", "acme").is_ok());
+
+        let refused = |batch: &[(u64, Order)]| match check_shared(batch, "import", "acme") {
+            Err(StorageError::Conflict { what }) => what,
+            other => panic!("not refused: {other:?}"),
+        };
+        let mut other_owner = order("k-3");
+        other_owner.owner = "someone-else".into();
+        assert!(refused(&[(2, order("k-8")), (4, other_owner)]).starts_with("line 4: "));
+        let mut other_vendor = order("k-4");
+        other_vendor.vendor_id = "globex".into();
+        assert!(refused(&[(5, other_vendor)]).starts_with("line 5: "));
+        let mut from_api = order("k-5");
+        from_api.source = Source::Api.as_str().into();
+        assert!(refused(&[(6, from_api)]).starts_with("line 6: "));
+        let mut placed_already = order("k-6");
+        placed_already.vendor_order_id = Some("V-1".into());
+        assert!(refused(&[(7, placed_already)]).starts_with("line 7: "));
+        let mut attention = order("k-7");
+        attention.attention_reason = Some("unknown outcome".into());
+        assert!(refused(&[(8, attention)]).starts_with("line 8: "));
+    }
 }
