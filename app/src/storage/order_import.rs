@@ -557,16 +557,19 @@ mod tests {
     use crate::domain::{Currency, GlState, IdempotencyKey, Money, OrderRequest, VendorId};
     use crate::storage::orders::{build_external_order, build_order, ExternalPlacement, Source};
 
-    fn order(key: &str) -> Order {
-        let request = OrderRequest::new(
+    fn request(key: &str) -> OrderRequest {
+        OrderRequest::new(
             IdempotencyKey::parse(key).unwrap(),
             "c-1",
             "amazon",
             Money::parse("5", Currency::USD).unwrap(),
             VendorId::parse("acme").unwrap(),
         )
-        .unwrap();
-        build_order(&request, "import", Source::Import)
+        .unwrap()
+    }
+
+    fn order(key: &str) -> Order {
+        build_order(&request(key), "import", Source::Import)
     }
 
     /// The orders insert binds owner, vendor and source once per statement and writes no
@@ -574,14 +577,7 @@ mod tests {
     #[test]
     fn a_batch_must_share_what_the_insert_binds_once() {
         let placed = build_external_order(
-            &OrderRequest::new(
-                IdempotencyKey::parse("k-2").unwrap(),
-                "c-2",
-                "amazon",
-                Money::parse("7.50", Currency::USD).unwrap(),
-                VendorId::parse("acme").unwrap(),
-            )
-            .unwrap(),
+            &request("k-2"),
             "import",
             ExternalPlacement {
                 vendor_status: "Fulfilled".into(),
