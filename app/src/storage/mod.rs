@@ -340,11 +340,17 @@ impl BulkBegin for sqlx::SqlitePool {
     }
 
     /// A run sorts the day's orders by id and then probes the vendor records' order index in
-    /// that order (see `reconciliation::run`): a small cache serves both.
+    /// that order (see `reconciliation::run`): a small cache serves both. The sort may use a
+    /// second thread: the run's own task waits for the first row meanwhile. A 1M-order run
+    /// took 2.95 s against 3.28 s (six alternating pairs, each faster), peak RSS 139–168 MiB
+    /// against 132–150 MiB.
     async fn begin_bulk_read(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        let conn = bulk_connection(self, SORT_CACHE_KIB).await?;
+        let mut conn = bulk_connection(self, SORT_CACHE_KIB).await?;
+        sqlx::query("PRAGMA threads = 2")
+            .execute(&mut *conn)
+            .await?;
         sqlx::Transaction::begin(conn, None).await
     }
 }
