@@ -438,6 +438,27 @@ fn day_orders_sql(params: &mut super::Placeholders, sql: &mut String) {
     params.push(sql);
 }
 
+/// The GL state `status` (an SQL expression) maps to by `spellings`, else NULL. Binds each
+/// spelling's status in turn.
+fn mapped_state_sql(
+    params: &mut super::Placeholders,
+    sql: &mut String,
+    status: &str,
+    spellings: &[(String, GlState)],
+) {
+    sql.push_str("CASE ");
+    sql.push_str(status);
+    for (_, state) in spellings {
+        sql.push_str(" WHEN ");
+        params.push(sql);
+        // A fixed word from the enum, never user input.
+        sql.push_str(" THEN '");
+        sql.push_str(state.as_str());
+        sql.push('\'');
+    }
+    sql.push_str(" END");
+}
+
 /// True for an order `o` that agrees exactly with the one vendor record linked to it: same
 /// currency, same amount, and a status spelt as in `spellings` that maps to the order's GL state
 /// — exactly the orders [`classify`] calls matched with any tolerance, less those whose status
@@ -451,21 +472,34 @@ fn agrees_sql(params: &mut super::Placeholders, sql: &mut String, spellings: &[(
     sql.push_str(
         "EXISTS (SELECT 1 FROM vendor_records m
                   WHERE m.order_id = o.id AND m.currency = o.currency
-                    AND m.amount_minor = o.amount_minor AND CASE m.status",
+                    AND m.amount_minor = o.amount_minor AND ",
     );
-    for (_, state) in spellings {
-        sql.push_str(" WHEN ");
-        params.push(sql);
-        // A fixed word from the enum, never user input.
-        sql.push_str(" THEN '");
-        sql.push_str(state.as_str());
-        sql.push('\'');
-    }
+    mapped_state_sql(params, sql, "m.status", spellings);
     sql.push_str(
-        " END = o.gl_state
+        " = o.gl_state
                     AND NOT EXISTS (SELECT 1 FROM vendor_records x
                                      WHERE x.order_id = o.id AND x.id <> m.id))",
     );
+}
+
+/// The same test as [`agrees_sql`] for a row `j` of an order joined to its records, which
+/// carries the order's record count as `records`: true when that count is one and the record
+/// agrees (never NULL, so `NOT` keeps every other order).
+fn joined_agrees_sql(
+    params: &mut super::Placeholders,
+    sql: &mut String,
+    spellings: &[(String, GlState)],
+) {
+    if spellings.is_empty() {
+        sql.push_str("(1 = 0)");
+        return;
+    }
+    sql.push_str(
+        "COALESCE(j.records = 1 AND j.r_currency = j.currency
+                  AND j.r_amount_minor = j.amount_minor AND ",
+    );
+    mapped_state_sql(params, sql, "j.r_status", spellings);
+    sql.push_str(" = j.gl_state, false)");
 }
 
 /// The columns of a [`JoinedRow`]: the order `o` (its keys from `full`, the alias its whole row
@@ -662,14 +696,24 @@ pub async fn run(
                        LEFT JOIN vendor_records r ON r.order_id = o.id
                       WHERE NOT ",
                 );
+                agrees_sql(&mut params, &mut sql, &spellings);
+                sql.push_str(" ORDER BY o.created_at, o.id");
             } else {
+                // PostgreSQL cannot flatten `agrees_sql`'s inner NOT EXISTS (it names the outer
+                // record `m`), so it ran as a subplan per order: at a million orders the query
+                // took 4.5 s. Joining each order to its records once and counting them per order
+                // gives the same rows in 1.9 s (psql, same day, the rows' counts and sums alike).
+                sql.push_str("SELECT j.* FROM (");
                 rest_select_sql(&mut sql, "o");
-                sql.push_str(" FROM orders o LEFT JOIN vendor_records r ON r.order_id = o.id WHERE ");
+                sql.push_str(
+                    ", o.created_at, COUNT(r.id) OVER (PARTITION BY o.id) AS records
+                       FROM orders o LEFT JOIN vendor_records r ON r.order_id = o.id WHERE ",
+                );
                 day_orders_sql(&mut params, &mut sql);
-                sql.push_str(" AND NOT ");
+                sql.push_str(") j WHERE NOT ");
+                joined_agrees_sql(&mut params, &mut sql, &spellings);
+                sql.push_str(" ORDER BY j.created_at, j.id");
             }
-            agrees_sql(&mut params, &mut sql, &spellings);
-            sql.push_str(" ORDER BY o.created_at, o.id");
             let mut query = sqlx::query_as::<_, JoinedRow>(&sql)
                 .bind(vendor_id)
                 .bind(window.start)
