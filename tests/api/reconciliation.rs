@@ -16,6 +16,7 @@ on_both_backends!(
     business_days_follow_the_configured_time_zone,
     vendor_files_and_reports_over_the_api,
     a_closed_day_is_never_rewritten,
+    a_vendor_with_no_status_mapping_agrees_on_nothing,
 );
 
 fn ok(db: &TestDb, args: &[&str]) -> String {
@@ -274,6 +275,35 @@ pub async fn seed_classes(db: &TestDb) -> String {
     write(db, "vendor.csv", &vendor);
     ok(db, &["import", "vendor", "vendor.csv", "--vendor", "acme"]);
     byref
+}
+
+/// With no status mapped, no vendor status maps to a GL state: the database's count of agreeing
+/// orders (its status CASE has no branch then) must count none, and every linked record whose
+/// currency and amount agree is an unmapped status.
+async fn a_vendor_with_no_status_mapping_agrees_on_nothing(db: TestDb) {
+    seed_classes(&db).await;
+    let pool = db.connect().await;
+    app::on_db!(&pool, p => sqlx::query("UPDATE vendors SET status_mapping = '{}'")
+        .execute(p).await.map(|_| ()))
+    .unwrap();
+    ok(
+        &db,
+        &["reconcile", "--vendor", "acme", "--date", "2026-12-01"],
+    );
+    let counts = &summary(&db)["counts"];
+    let expected = [
+        ("matched", 0),
+        ("amount_mismatch", 1),
+        ("currency_mismatch", 1),
+        ("status_mismatch", 0),
+        ("unmapped_status", 6),
+        ("vendor_only", 1),
+        ("internal_only", 1),
+        ("duplicate", 1),
+    ];
+    for (class, n) in expected {
+        assert_eq!(counts[class].as_u64(), Some(n), "{class}: {counts}");
+    }
 }
 
 fn summary(db: &TestDb) -> Value {

@@ -438,14 +438,18 @@ fn day_orders_sql(params: &mut super::Placeholders, sql: &mut String) {
     params.push(sql);
 }
 
-/// The GL state `status` (an SQL expression) maps to by `spellings`, else NULL. Binds each
-/// spelling's status in turn.
+/// The GL state `status` (an SQL expression) maps to by `spellings`, else NULL (always NULL
+/// with no spellings, where a CASE would have no branch). Binds each spelling's status in turn.
 fn mapped_state_sql(
     params: &mut super::Placeholders,
     sql: &mut String,
     status: &str,
     spellings: &[(String, GlState)],
 ) {
+    if spellings.is_empty() {
+        sql.push_str("NULL");
+        return;
+    }
     sql.push_str("CASE ");
     sql.push_str(status);
     for (_, state) in spellings {
@@ -465,10 +469,6 @@ fn mapped_state_sql(
 /// is spelt some other way (they take the long way, through the classifier). Binds each
 /// spelling's status in turn.
 fn agrees_sql(params: &mut super::Placeholders, sql: &mut String, spellings: &[(String, GlState)]) {
-    if spellings.is_empty() {
-        sql.push_str("(1 = 0)");
-        return;
-    }
     sql.push_str(
         "EXISTS (SELECT 1 FROM vendor_records m
                   WHERE m.order_id = o.id AND m.currency = o.currency
@@ -490,10 +490,6 @@ fn joined_agrees_sql(
     sql: &mut String,
     spellings: &[(String, GlState)],
 ) {
-    if spellings.is_empty() {
-        sql.push_str("(1 = 0)");
-        return;
-    }
     sql.push_str(
         "COALESCE(j.records = 1 AND j.r_currency = j.currency
                   AND j.r_amount_minor = j.amount_minor AND ",
