@@ -174,9 +174,9 @@ async fn index_definitions(db: &app::storage::Db) -> Vec<String> {
     .unwrap()
 }
 
-/// On SQLite an import of 10,000 orders or more into a table no larger drops the secondary
-/// indexes of `orders` and `order_events` and builds them again after the rows. Committed or
-/// rolled back, the indexes must be exactly as they were.
+/// On SQLite an import of `DEFER_INDEXES_FROM` orders or more into a table no larger drops the
+/// secondary indexes of `orders` and `order_events` and builds them again after the rows.
+/// Committed or rolled back, the indexes must be exactly as they were.
 async fn a_large_import_leaves_the_indexes_as_they_were(db: TestDb) {
     let cli = |args: &[&str]| {
         let out = db.cli(args);
@@ -210,7 +210,7 @@ async fn a_large_import_leaves_the_indexes_as_they_were(db: TestDb) {
     ]);
     let big = orders("big");
     assert!(
-        big >= 10_000,
+        big >= app::storage::order_import::DEFER_INDEXES_FROM,
         "large enough to build the indexes afterwards: {big}"
     );
     let out = cli(&["import", "orders", "big/orders.csv", "--vendor", "acme"]);

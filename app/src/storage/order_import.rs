@@ -114,7 +114,7 @@ pub struct FileOrigin {
 /// the bulk page cache, the five indexes cost more row by row than built at the end: with
 /// 100,000 here instead, a 1M-order import took 8.39 s against 7.67 s, and one of 100k orders
 /// 1.16 s against 0.85 s (three alternating runs each). 1,000 was no faster than this.
-const DEFER_INDEXES_FROM: u64 = 10_000;
+pub const DEFER_INDEXES_FROM: u64 = 10_000;
 
 /// On SQLite, once an import has written at least [`DEFER_INDEXES_FROM`] orders and at least as
 /// many as the table held before it: drops the non-unique indexes of `orders` and
